@@ -24,7 +24,7 @@ test: deps
 	$(GO) vet ./...
 	scripts/with-pcscd.sh $(GO) test -count=1 -timeout 15m ./...
 
-demo: build
+demo: deps build
 	scripts/demo.sh
 
 bench: deps build
