@@ -36,7 +36,7 @@ var redactions = func() []struct {
 		// Query protocol: form bodies and query strings.
 		{regexp.MustCompile(`(?i)\b(` + names + `)=[^&\s"]*`), "${1}=" + Redacted},
 		// XML responses.
-		{regexp.MustCompile(`(?is)<(` + names + `)>.*?</(` + names + `)>`), "<${1}>" + Redacted + "</${3}>"},
+		{regexp.MustCompile(`(?is)<(` + names + `)>.*?</(` + names + `)>`), "<${1}>" + Redacted + "</${2}>"},
 		// JSON (SSO, --cli-input-json, skeletons).
 		{regexp.MustCompile(`(?i)"(` + names + `)"(\s*:\s*)"(?:[^"\\]|\\.)*"`), `"${1}"${2}"` + Redacted + `"`},
 		// Python-style dicts, as the AWS CLI's own debug log prints them.

@@ -171,6 +171,9 @@ func (t *multiTable) maxWidth() int {
 }
 
 func (t *multiTable) render(w io.Writer) {
+	if t.styled {
+		w = autoReset{w}
+	}
 	mw := t.maxWidth()
 	if mw > t.width {
 		// Too wide for the terminal: one-row sections become key/value pairs.
@@ -207,9 +210,24 @@ type indented struct {
 	char  string
 }
 
+// line writes in the four pieces the CLI's IndentedStream writes, so that autoReset
+// sees the same writes.
 func (i indented) line(s string) {
 	bars := strings.Repeat(i.char, i.level)
-	io.WriteString(i.w, bars+s+bars+"\n")
+	for _, piece := range []string{bars, s, bars, "\n"} {
+		io.WriteString(i.w, piece)
+	}
+}
+
+// autoReset reproduces colorama's autoreset, which the CLI turns on for colored tables:
+// every write to stdout, even an empty one, is followed by a reset sequence.
+type autoReset struct{ w io.Writer }
+
+func (a autoReset) Write(p []byte) (int, error) {
+	if _, err := a.w.Write(append(p[:len(p):len(p)], ansiReset...)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func (t *multiTable) renderSection(w io.Writer, s *tableSection, maxWidth int) {

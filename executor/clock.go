@@ -2,13 +2,10 @@ package executor
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -55,36 +52,4 @@ func (c *Clock) AddMiddleware(stack *middleware.Stack) error {
 			}
 			return out, md, err
 		}), middleware.After)
-}
-
-// DebugMiddleware logs every request and response at debug level: operation, URL,
-// status, request id and date. It never logs bodies, which hold the codes, nor the
-// Authorization and session token headers.
-func DebugMiddleware(log *slog.Logger) func(*middleware.Stack) error {
-	return func(stack *middleware.Stack) error {
-		return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("TokenbatchDebugLog",
-			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
-				op := awsmiddleware.GetServiceID(ctx) + "." + awsmiddleware.GetOperationName(ctx)
-				if req, ok := in.Request.(*smithyhttp.Request); ok {
-					var hdr []string
-					for k := range req.Header {
-						if !strings.EqualFold(k, "Authorization") && !strings.EqualFold(k, "X-Amz-Security-Token") {
-							hdr = append(hdr, k)
-						}
-					}
-					log.Debug("http request", "operation", op, "method", req.Method, "url", req.URL.String(),
-						"headers", strings.Join(hdr, ","), "body", "[redacted]")
-				}
-				start := time.Now()
-				out, md, err := next.HandleDeserialize(ctx, in)
-				if resp, ok := out.RawResponse.(*smithyhttp.Response); ok && resp != nil {
-					log.Debug("http response", "operation", op, "status", resp.StatusCode,
-						"request_id", resp.Header.Get("X-Amzn-Requestid"), "date", resp.Header.Get("Date"),
-						"ms", time.Since(start).Milliseconds())
-				} else if err != nil {
-					log.Debug("http no response", "operation", op, "ms", time.Since(start).Milliseconds())
-				}
-				return out, md, err
-			}), middleware.After)
-	}
 }

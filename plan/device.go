@@ -21,8 +21,8 @@ type Device struct {
 
 // Token says where a device's codes come from when they are not in the manifest.
 type Token struct {
-	Kind        string // "yubikey" or "tpm"
-	Serial      string // the key's serial number, or "tpm"
-	Credential  string // the OATH credential name or TPM store entry
-	Attestation string // e.g. "genuine YubiKey 5, present", "unattested"
+	Kind        string `json:"kind"`                  // "yubikey" or "tpm"
+	Serial      string `json:"serial"`                // the key's serial number, or "tpm"
+	Credential  string `json:"credential"`            // the OATH credential name or TPM store entry
+	Attestation string `json:"attestation,omitempty"` // e.g. "genuine YubiKey 5, present", "unattested"
 }

@@ -227,7 +227,7 @@ func (b *builder) checkSerialAndAccount(r *row) {
 		}
 	}
 	var arnAccount string
-	if strings.HasPrefix(strings.ToLower(r.serial), "arn:") {
+	if len(r.serial) >= 4 && strings.EqualFold(r.serial[:4], "arn:") {
 		part, acct, kind, name, ok := parseARN(r.serial)
 		switch {
 		case !ok:
@@ -251,7 +251,7 @@ func (b *builder) checkSerialAndAccount(r *row) {
 	}
 	acct := arnAccount
 	if r.account != "" {
-		if len(r.account) != accountIDLen || strings.Trim(r.account, "0123456789") != "" {
+		if !isAccountID(r.account) {
 			b.rowProblem(r, Error, reader.ColAccountID, "invalid_account_id",
 				"%q is not a 12-digit AWS account id", r.account)
 			r.account = ""
@@ -319,7 +319,7 @@ func parseARN(s string) (partition, account, kind, name string, ok bool) {
 		return "", "", "", "", false
 	}
 	partition, account = f[1], f[4]
-	if !validPartition(partition) || len(account) != accountIDLen || strings.Trim(account, "0123456789") != "" {
+	if !validPartition(partition) || !isAccountID(account) {
 		return "", "", "", "", false
 	}
 	kind, name, found := strings.Cut(rest, "/")
@@ -327,6 +327,19 @@ func parseARN(s string) (partition, account, kind, name string, ok bool) {
 		return "", "", "", "", false
 	}
 	return partition, account, kind, name, true
+}
+
+// isAccountID reports whether s is 12 ASCII digits.
+func isAccountID(s string) bool {
+	if len(s) != accountIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // validPartition accepts aws, aws-cn, aws-us-gov, aws-iso-b and the like.

@@ -605,23 +605,21 @@ const maxRecordBytes = 4 * MaxLineBytes
 
 func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
-	for b := p[:n]; ; {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			l.run += len(b)
+	// Whole-chunk scans rather than one call per line: this runs on every byte.
+	b := p[:n]
+	if first := bytes.IndexByte(b, '\n'); first < 0 {
+		l.run += n
+	} else {
+		if l.run+first <= MaxLineBytes {
+			l.line += bytes.Count(b, []byte{'\n'})
+			l.run = n - bytes.LastIndexByte(b, '\n') - 1
 		} else {
-			l.run += i
+			l.run += first
 		}
-		if l.run > MaxLineBytes {
-			return 0, &Error{File: l.name, Line: l.line + l.lineOffset, Err: detailf(ErrTooLong,
-				"line longer than %d bytes; is this a CSV manifest?", MaxLineBytes)}
-		}
-		if i < 0 {
-			break
-		}
-		l.line++
-		l.run = 0
-		b = b[i+1:]
+	}
+	if l.run > MaxLineBytes {
+		return 0, &Error{File: l.name, Line: l.line + l.lineOffset, Err: detailf(ErrTooLong,
+			"line longer than %d bytes; is this a CSV manifest?", MaxLineBytes)}
 	}
 	l.n += int64(n)
 	if l.n-l.recordStart > maxRecordBytes+int64(len(p)) {

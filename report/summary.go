@@ -73,7 +73,7 @@ func (s Summary) Print(w io.Writer) error {
 			}
 			return codes[i] < codes[j]
 		})
-		fmt.Fprintf(tw, "\nERROR CODE\tDEVICES\n")
+		fmt.Fprintf(tw, "\nCODE\tDEVICES\n")
 		for _, c := range codes {
 			fmt.Fprintf(tw, "%s\t%d\n", c, s.ByCode[c])
 		}

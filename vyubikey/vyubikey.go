@@ -99,9 +99,7 @@ type Key struct {
 	selected   applet
 	pending    []byte // response bytes not yet sent (61xx chaining)
 	chain      []byte // command data of a chained command (CLA 0x10)
-	poweredOn  atomic.Bool
 	connected  atomic.Bool
-	lastErr    atomic.Value
 	connectErr chan error
 }
 
@@ -211,6 +209,10 @@ func (k *Key) Close() error {
 	return nil
 }
 
+// Connected reports whether the key is in its reader now (vpcd may drop it when pcscd
+// restarts; it then reconnects).
+func (k *Key) Connected() bool { return k.connected.Load() }
+
 // Done is closed when the key has stopped.
 func (k *Key) Done() <-chan struct{} { return k.done }
 
@@ -240,12 +242,9 @@ func (k *Key) run(ctx context.Context) {
 			k.connectErr <- nil
 		}
 		k.connected.Store(true)
-		err = k.serve(ctx, conn)
+		k.serve(ctx, conn) // ends when vpcd or we close the connection
 		k.connected.Store(false)
 		conn.Close()
-		if err != nil && ctx.Err() == nil {
-			k.lastErr.Store(err)
-		}
 		// pcscd restarted or vpcd dropped us: reconnect, like vsmartcard's vicc.
 		select {
 		case <-ctx.Done():
@@ -276,10 +275,8 @@ func (k *Key) serve(ctx context.Context, conn net.Conn) error {
 			switch msg[0] {
 			case 0x00: // power off
 				k.powerCycle()
-				k.poweredOn.Store(false)
 			case 0x01: // power on
 				k.powerCycle()
-				k.poweredOn.Store(true)
 			case 0x02: // reset
 				k.powerCycle()
 			case 0x04: // get ATR

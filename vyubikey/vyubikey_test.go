@@ -3,12 +3,10 @@
 package vyubikey_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/binary"
 	"regexp"
 	"strings"
 	"testing"
@@ -154,6 +152,44 @@ func TestRFC6238ThroughTheKey(t *testing.T) {
 			t.Errorf("T=%d: calculate sha1 = %v, %v", v.unix, one.Value(), err)
 		}
 	}
-	_ = binary.BigEndian
-	_ = context.Background
+}
+
+// A reset (as pcscd does on power off or SCardDisconnect with reset) locks a
+// password-protected applet again; credentials survive.
+func TestResetLocksApplet(t *testing.T) {
+	k := vpcdtest.StartKey(t, vyubikey.Config{Serial: 2, Password: "pw", Credentials: []vyubikey.Credential{{Name: "a", Secret: rfcSeed}}})
+	ctx, err := pcsc.EstablishContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Release()
+	c, err := ctx.Connect(k.Reader(), pcsc.ShareShared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ykoath.Select(c)
+	if err != nil || !s.Locked() {
+		t.Fatalf("select: locked=%v %v", s != nil && s.Locked(), err)
+	}
+	if err := s.Validate([]byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.List(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Disconnect(pcsc.ResetCard); err != nil {
+		t.Fatal(err)
+	}
+	c, err = ctx.Connect(k.Reader(), pcsc.ShareShared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(pcsc.LeaveCard)
+	s, err = ykoath.Select(c)
+	if err != nil || !s.Locked() {
+		t.Fatalf("after reset: locked=%v %v", s != nil && s.Locked(), err)
+	}
+	if _, err := s.List(); err == nil {
+		t.Error("list succeeded on a locked applet after reset")
+	}
 }

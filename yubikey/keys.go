@@ -39,6 +39,8 @@ type Key struct {
 	Locked      bool // the OATH applet has a password
 	Credentials []ykoath.Credential
 	Touch       map[string]bool // credentials that need a touch
+
+	password []byte // the OATH password that worked, so a Source does not ask again
 }
 
 // SerialString is the key's serial in decimal.
@@ -155,13 +157,18 @@ func ListKeys(ctx context.Context, opts Options) ([]*Key, []error, error) {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].Serial < keys[j].Serial })
 	for _, want := range opts.Devices {
-		if !slices.ContainsFunc(keys, func(k *Key) bool { return k.SerialString() == want }) {
+		found := slices.ContainsFunc(keys, func(k *Key) bool { return k.SerialString() == want }) ||
+			slices.ContainsFunc(problems, func(err error) bool {
+				var ke *KeyError
+				return errors.As(err, &ke) && ke.Serial == want
+			})
+		if !found {
 			problems = append(problems, &KeyError{Serial: want, Err: ErrKeyNotFound})
 		}
 	}
 	if len(keys) == 0 {
-		if len(problems) > 0 {
-			return nil, problems, fmt.Errorf("%w: %w", ErrNoKeys, errors.Join(problems...))
+		if len(problems) > 0 { // keys were found, but none could be read
+			return nil, problems, errors.Join(problems...)
 		}
 		return nil, problems, ErrNoKeys
 	}
@@ -194,7 +201,17 @@ func readKey(ctx context.Context, reader string, opts Options) (*Key, error) {
 		}
 		k.Locked = s.Locked()
 		if k.Locked {
-			if s, err = openOATH(ctx, c, serialString(info.Serial), opts.Password); err != nil {
+			remember := func(ctx context.Context, serial string) ([]byte, error) {
+				if opts.Password == nil {
+					return nil, ErrPasswordNeeded
+				}
+				pw, err := opts.Password(ctx, serial)
+				k.password = append([]byte(nil), pw...)
+				return pw, err
+			}
+			if s, err = openOATH(ctx, c, serialString(info.Serial), remember); err != nil {
+				clear(k.password)
+				k.password = nil
 				return err
 			}
 		}

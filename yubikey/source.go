@@ -40,7 +40,7 @@ type keyState struct {
 func NewSource(keys []*Key, opts Options) *Source {
 	s := &Source{opts: opts, keys: map[string]*keyState{}}
 	for _, k := range keys {
-		s.keys[k.SerialString()] = &keyState{key: k, sem: make(chan struct{}, 1)}
+		s.keys[k.SerialString()] = &keyState{key: k, sem: make(chan struct{}, 1), pw: k.password}
 	}
 	return s
 }

@@ -1,6 +1,7 @@
 package yubikey_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -8,8 +9,8 @@ import (
 	"github.com/tokenbatch/tokenbatch/internal/vpcdtest"
 	"github.com/tokenbatch/tokenbatch/plan"
 	"github.com/tokenbatch/tokenbatch/vyubikey"
-	"github.com/tokenbatch/tokenbatch/yubikey"
 	"github.com/tokenbatch/tokenbatch/ykoath"
+	"github.com/tokenbatch/tokenbatch/yubikey"
 )
 
 // ykman (Yubico's own client) and tokenbatch read the same codes from the virtual key,
@@ -63,10 +64,10 @@ func TestSameCodesAsYkman(t *testing.T) {
 	if err == nil {
 		t.Errorf("ykman accepted a wrong password: %s", out)
 	}
-	bad := yubikey.NewSource(keys, yubikey.Options{Password: yubikey.StaticPassword("wrong")})
-	defer bad.Close()
-	_, _, err = bad.Codes(t.Context(), plan.Device{Token: &plan.Token{Kind: "yubikey", Serial: "31415926", Credential: creds[0].Name}}, time.Now())
-	if err == nil || !strings.Contains(err.Error(), "wrong oath password") || strings.Contains(err.Error(), "wrong\"") {
-		t.Errorf("wrong password through the source: %v", err)
+	_, problems, err := yubikey.ListKeys(t.Context(), yubikey.Options{AllowVirtualReaders: true, Devices: []string{"31415926"},
+		Password: yubikey.StaticPassword("wrong")})
+	if err == nil || len(problems) != 1 || !errors.Is(problems[0], ykoath.ErrWrongPassword) ||
+		!strings.Contains(problems[0].Error(), "yubikey 31415926: wrong oath password") {
+		t.Errorf("wrong password: %v %v", problems, err)
 	}
 }

@@ -54,6 +54,7 @@ func TestBoto3(t *testing.T) {
 	resynced := f.device(t, "drifted device", drifted("virtual"))
 	row := manifest(t, s.now())[resynced.SerialNumber]
 	signin := f.device(t, "admin's device in sync", func(d device) bool { return d.UserName == admin && d.DriftSteps == d.ServerDriftSteps })
+	hardware := f.device(t, "unassigned hardware token", func(d device) bool { return d.UserName == "" && d.Kind == "hardware" })
 	denied := keyWhere(t, f, func(k fleetKey) bool { return len(k.DenyActions) > 0 })
 	expired := keyWhere(t, f, func(k fleetKey) bool { return k.Expires != nil })
 	var role string
@@ -70,6 +71,7 @@ func TestBoto3(t *testing.T) {
 		"now": float64(at.Unix()), "launched": float64(s.launched.UnixNano()) / 1e9,
 		"resync":   map[string]string{"user": row.UserName, "serial": row.SerialNumber, "code1": row.Code1, "code2": row.Code2},
 		"signin":   map[string]any{"serial": signin.SerialNumber, "seed": signin.Seed, "drift": signin.DriftSteps},
+		"hardware": map[string]any{"serial": hardware.SerialNumber, "seed": hardware.Seed, "drift": hardware.DriftSteps},
 		"role_arn": role,
 	}
 	var got map[string]boto3Record
@@ -102,7 +104,8 @@ func TestBoto3(t *testing.T) {
 	// Successes.
 	for _, name := range []string{"resync ok", "create virtual device", "enable 1", "enable 8", "deactivate", "delete",
 		"list mfa devices of the user", "get user", "list account aliases", "get caller identity", "signed 10 minutes ago", "signed 10 minutes ahead",
-		"get session token with mfa", "session credentials", "assume role with mfa", "https with ca bundle", "throttled 0"} {
+		"get session token with mfa", "session credentials", "assume role with mfa", "https with ca bundle", "throttled 0",
+		"enable hardware token", "deactivate hardware token"} {
 		if r := check(name); !r.OK || r.Status != 200 {
 			t.Errorf("%s: want http 200, got %s", name, r)
 		}
@@ -119,6 +122,10 @@ func TestBoto3(t *testing.T) {
 		{"resync missing code (unchecked client)", "ValidationError", 400, "Value null at 'authenticationCode2' failed to satisfy constraint: Member must not be null"},
 		{"create virtual device taken name", "EntityAlreadyExists", 409, ""},
 		{"create virtual device bad path", "ValidationError", 400, "at 'path' failed to satisfy constraint"},
+		{"create virtual device serial too long", "InvalidInput", 400, ""},
+		{"delete hardware token", "NoSuchEntity", 404, ""},
+		{"get user non-ascii name", "ValidationError", 400, "Value 'b\u00f6b' at 'userName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+"},
+		{"get user name too long", "ValidationError", 400, "Member must have length less than or equal to 128"},
 		{"enable 9", "LimitExceeded", 409, ""},
 		{"enable device in use", "EntityAlreadyExists", 409, ""},
 		{"enable unknown device", "NoSuchEntity", 404, ""},
@@ -172,6 +179,13 @@ func TestBoto3(t *testing.T) {
 	data("create virtual device", &created)
 	if created.Serial != "arn:aws:iam::"+f.AccountID+":mfa/boto3-0" || created.SeedLen != 64 || !created.SeedIsBase32 || !created.PNGMagic {
 		t.Errorf("create virtual device: want serial mfa/boto3-0, a 64-character base32 seed and a png, got %+v", created)
+	}
+	var hw struct {
+		Serials []string `json:"serials"`
+	}
+	data("list mfa devices with the hardware token", &hw)
+	if !slices.Equal(hw.Serials, []string{hardware.SerialNumber}) {
+		t.Errorf("list mfa devices after enabling hardware token %s: got %q", hardware.SerialNumber, hw.Serials)
 	}
 	var mfa struct {
 		Count            int  `json:"count"`

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -222,9 +223,15 @@ type result struct {
 	Code           int
 }
 
+// String shows a result in a failure message, with session secrets redacted (a call
+// that should have failed may have printed credentials).
 func (r result) String() string {
-	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
+	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.Code, redact(r.Stdout), r.Stderr)
 }
+
+var secretJSON = regexp.MustCompile(`("(?:SecretAccessKey|SessionToken)"\s*:\s*)"[^"]*"`)
+
+func redact(s string) string { return secretJSON.ReplaceAllString(s, `$1"REDACTED"`) }
 
 // awsEnv returns a subprocess environment with empty AWS config files, no instance
 // metadata, one attempt per call, the given static credentials and extra variables.
@@ -479,24 +486,6 @@ func (f *fleet) device(t *testing.T, what string, ok func(d device) bool) device
 	return device{}
 }
 
-// devices returns every device that satisfies ok.
-func (f *fleet) devices(ok func(d device) bool) []device {
-	var out []device
-	for _, d := range f.Devices {
-		if ok(d) {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// inSync: assigned, and sign-in accepts the token's code as it is.
-func inSync(kind string) func(d device) bool {
-	return func(d device) bool {
-		return d.UserName != "" && d.Kind == kind && abs(d.DriftSteps-d.ServerDriftSteps) == 0
-	}
-}
-
 // drifted: assigned, sign-in rejects the token's code, a resync can fix it.
 func drifted(kind string) func(d device) bool {
 	return func(d device) bool {
@@ -507,9 +496,6 @@ func drifted(kind string) func(d device) bool {
 
 // tooFar: assigned, drifted beyond the resync window.
 func tooFar(d device) bool { return d.UserName != "" && abs(d.DriftSteps) > resyncWindow+2 }
-
-// unassigned virtual device.
-func unassigned(d device) bool { return d.UserName == "" && d.Kind == "virtual" }
 
 // userWithoutDevice returns a user that has no MFA device in the fleet.
 func (f *fleet) userWithoutDevice(t *testing.T) string {
@@ -537,8 +523,10 @@ func (f *fleet) usersWithoutDevice(t *testing.T, n int) []string {
 	return nil
 }
 
-// fixedTime is the simulator clock the tests pin with --clock: codes are then
-// deterministic. It is the start of a TOTP step.
+// fixedTime is where tests start the simulator's clock with --clock (it advances from
+// there), so codes are known: a test's first 30 s fall in one TOTP step. The simulator
+// accepts signatures near its clock or the host's, so real clients still sign with the
+// host's time.
 func fixedTime() time.Time {
 	return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 }
@@ -574,5 +562,14 @@ func decodeJSON(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("output is not json: %v: %q", err, s)
+	}
+}
+
+// TestRedact: failure messages never show session secrets.
+func TestRedact(t *testing.T) {
+	in := `{"Credentials": {"AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "s3cr3t", "SessionToken":"t0k3n"}}`
+	got := redact(in)
+	if strings.Contains(got, "s3cr3t") || strings.Contains(got, "t0k3n") || !strings.Contains(got, "ASIAEXAMPLE") {
+		t.Errorf("redact(%q) = %q", in, got)
 	}
 }

@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +46,8 @@ func sdkConfig(s *sim, key, secret string) aws.Config {
 func TestGoSDKRequestIDs(t *testing.T) {
 	t.Parallel()
 	f := loadFleet(t)
-	s := startSim(t, "--clock", fixedTime().Format(time.RFC3339))
+	ledgerFile := t.TempDir() + "/ledger.jsonl"
+	s := startSim(t, "--clock", fixedTime().Format(time.RFC3339), "--ledger", ledgerFile)
 	ctx := context.Background()
 	client := iam.NewFromConfig(sdkConfig(s, accessKeyID, secretAccessKey))
 	d := f.device(t, "drifted virtual device", drifted("virtual"))
@@ -68,6 +72,13 @@ func TestGoSDKRequestIDs(t *testing.T) {
 	entries := ledgerFor(s.ledger(t), d.SerialNumber)
 	if len(entries) != 2 {
 		t.Fatalf("ledger: want 2 entries for %s, got %+v", d.SerialNumber, entries)
+	}
+	file, err := os.ReadFile(ledgerFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromFile := ledgerFor(parseLedger(t, file), d.SerialNumber); !slices.Equal(fromFile, entries) {
+		t.Errorf("--ledger file holds %+v, GET /_sim/ledger %+v", fromFile, entries)
 	}
 	if okID == "" || okID != entries[0].RequestID {
 		t.Errorf("request id of the success: the sdk saw %q, the ledger has %q", okID, entries[0].RequestID)
@@ -152,6 +163,18 @@ func TestGoSDKThrottlingAndFaults(t *testing.T) {
 		}
 	})
 
+	t.Run("latency", func(t *testing.T) {
+		s := startSim(t, "--latency", "150ms-200ms")
+		client := sts.NewFromConfig(sdkConfig(s, accessKeyID, secretAccessKey))
+		start := time.Now()
+		if _, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took < 150*time.Millisecond {
+			t.Errorf("with --latency 150ms-200ms a call took %s", took)
+		}
+	})
+
 	d := f.device(t, "drifted virtual device", drifted("virtual"))
 	resync := func(t *testing.T, s *sim) error {
 		row := manifest(t, s.now())[d.SerialNumber]
@@ -233,5 +256,34 @@ func TestQueryOverGET(t *testing.T) {
 	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/xml") {
 		t.Errorf("signed GET ListUsers: content type %q, want text/xml", resp.Header.Get("Content-Type"))
+	}
+}
+
+func userOrErr(u *iam.GetUserOutput, err error) any {
+	if err != nil {
+		return err
+	}
+	return fmt.Sprintf("user %q arn %q", aws.ToString(u.User.UserName), aws.ToString(u.User.Arn))
+}
+
+// TestGoSDKExtraAccessKey: a key added with --access-key-id/--secret-access-key belongs,
+// as the flag's help says, to the user of the fleet's first key: the caller is that user.
+func TestGoSDKExtraAccessKey(t *testing.T) {
+	t.Parallel()
+	f := loadFleet(t)
+	ctx := context.Background()
+	const id, secret = "AKIACONFORMANCEEXTRA", "conformance/extra/secret/EXAMPLEKEY"
+	s := startSim(t, "--access-key-id", id, "--secret-access-key", secret)
+	out, err := sts.NewFromConfig(sdkConfig(s, id, secret)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatalf("GetCallerIdentity with the key of --access-key-id: %v", err)
+	}
+	if !strings.HasSuffix(aws.ToString(out.Arn), ":user/"+f.admin(t)) || aws.ToString(out.UserId) == "" {
+		t.Errorf("GetCallerIdentity with the key of --access-key-id: arn %q, user id %q; want the first key's user %s (the flag's documented owner)",
+			aws.ToString(out.Arn), aws.ToString(out.UserId), f.admin(t))
+	}
+	u, err := iam.NewFromConfig(sdkConfig(s, id, secret)).GetUser(ctx, &iam.GetUserInput{})
+	if err != nil || aws.ToString(u.User.UserName) != f.admin(t) {
+		t.Errorf("GetUser without a name, with the key of --access-key-id: %v, want user %s", userOrErr(u, err), f.admin(t))
 	}
 }

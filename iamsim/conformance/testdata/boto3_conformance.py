@@ -9,7 +9,8 @@ Parameters (JSON on stdin): url, host_clock_url (a simulator on the host's clock
 secret, denied_key/denied_secret, expired_key/expired_secret, admin (the key's user),
 user (a user without devices), other_user, now (the simulator's clock, unix seconds),
 resync: {user, serial, code1, code2} (a manifest row), signin: {serial, seed, drift}
-(the admin's in-sync device), role_arn (a role requiring MFA), ca_bundle, https_url.
+(the admin's in-sync device), hardware: {serial, seed, drift}
+(an unassigned hardware token), role_arn (a role requiring MFA), ca_bundle, https_url.
 """
 import base64
 import datetime
@@ -98,6 +99,8 @@ created = record("create virtual device", lambda: iam.create_virtual_mfa_device(
                             "png_magic": r["VirtualMFADevice"]["QRCodePNG"][:8] == b"\x89PNG\r\n\x1a\n"})
 record("create virtual device taken name", lambda: iam.create_virtual_mfa_device(VirtualMFADeviceName="boto3-0"))
 record("create virtual device bad path", lambda: iam.create_virtual_mfa_device(VirtualMFADeviceName="boto3-x", Path="nope"))
+record("create virtual device serial too long", lambda: iam.create_virtual_mfa_device(
+    VirtualMFADeviceName="n" * 200, Path="/" + "p" * 60 + "/"))
 devices = [created] + [iam.create_virtual_mfa_device(VirtualMFADeviceName="boto3-%d" % i) for i in range(1, 9)]
 for i, d in enumerate(devices):
     dev = d["VirtualMFADevice"]
@@ -111,6 +114,15 @@ record("enable device in use", lambda: iam.enable_mfa_device(
 record("enable unknown device", lambda: iam.enable_mfa_device(
     UserName=P["other_user"], SerialNumber="arn:aws:iam::123456789012:mfa/no-such-device",
     AuthenticationCode1="123456", AuthenticationCode2="654321"))
+hw = P["hardware"]
+hw_now = sim_now() + 30 * hw["drift"]
+record("enable hardware token", lambda: iam.enable_mfa_device(
+    UserName=P["other_user"], SerialNumber=hw["serial"],
+    AuthenticationCode1=totp(hw["seed"], hw_now - 30), AuthenticationCode2=totp(hw["seed"], hw_now)))
+record("list mfa devices with the hardware token", lambda: iam.list_mfa_devices(UserName=P["other_user"]),
+       lambda r: {"serials": [d["SerialNumber"] for d in r["MFADevices"]]})
+record("deactivate hardware token", lambda: iam.deactivate_mfa_device(UserName=P["other_user"], SerialNumber=hw["serial"]))
+record("delete hardware token", lambda: iam.delete_virtual_mfa_device(SerialNumber=hw["serial"]))
 record("list mfa devices of the user", lambda: iam.list_mfa_devices(UserName=P["user"]),
        lambda r: {"count": len(r["MFADevices"]), "enable_date_is_time": all(
            isinstance(d["EnableDate"], datetime.datetime) for d in r["MFADevices"])})
@@ -141,6 +153,8 @@ record("get user", lambda: iam.get_user(UserName=P["other_user"]),
        lambda r: {"user": r["User"]["UserName"], "arn": r["User"]["Arn"],
                   "create_date_is_time": isinstance(r["User"]["CreateDate"], datetime.datetime)})
 record("get user unknown", lambda: iam.get_user(UserName="no-such-user"))
+record("get user non-ascii name", lambda: iam.get_user(UserName="b\u00f6b"))
+record("get user name too long", lambda: iam.get_user(UserName="u" * 129))
 record("list account aliases", lambda: iam.list_account_aliases(), lambda r: {"aliases": r["AccountAliases"]})
 record("unsupported action", lambda: iam.list_roles())
 
@@ -172,10 +186,10 @@ record("signed 10 minutes ahead", lambda: skewed(600, lambda: host_clock.list_ac
 # --- STS ---
 record("get caller identity", lambda: sts.get_caller_identity(), lambda r: {"arn": r["Arn"], "account": r["Account"]})
 si = P["signin"]
-sess = record("get session token with mfa", lambda: sts.get_session_token(
-    SerialNumber=si["serial"], TokenCode=totp(si["seed"], sim_now() + 30 * si["drift"])),
-    lambda r: {"key_prefix": r["Credentials"]["AccessKeyId"][:4],
-               "expiration_is_time": isinstance(r["Credentials"]["Expiration"], datetime.datetime)})
+signin_code = totp(si["seed"], sim_now() + 30 * si["drift"])
+sess = record("get session token with mfa", lambda: sts.get_session_token(SerialNumber=si["serial"], TokenCode=signin_code),
+              lambda r: {"key_prefix": r["Credentials"]["AccessKeyId"][:4],
+                         "expiration_is_time": isinstance(r["Credentials"]["Expiration"], datetime.datetime)})
 if sess:
     c = sess["Credentials"]
     record("session credentials", lambda: client("sts", key=c["AccessKeyId"], secret=c["SecretAccessKey"],
@@ -183,8 +197,7 @@ if sess:
            lambda r: {"arn": r["Arn"]})
     record("get session token with session credentials", lambda: client(
         "sts", key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"]).get_session_token())
-record("get session token with the same code", lambda: sts.get_session_token(
-    SerialNumber=si["serial"], TokenCode=totp(si["seed"], sim_now() + 30 * si["drift"])))
+record("get session token with the same code", lambda: sts.get_session_token(SerialNumber=si["serial"], TokenCode=signin_code))
 record("assume role without mfa", lambda: sts.assume_role(RoleArn=P["role_arn"], RoleSessionName="boto3"))
 record("assume role with mfa", lambda: sts.assume_role(
     RoleArn=P["role_arn"], RoleSessionName="boto3", SerialNumber=si["serial"],

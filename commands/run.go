@@ -1,0 +1,61 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tokenbatch/tokenbatch/awscfg"
+)
+
+type runOptions struct {
+	planOptions
+	batchOptions
+	AWS awscfg.Options
+}
+
+func init() {
+	register(func(stdio IO) *cobra.Command {
+		o := &runOptions{}
+		c := &cobra.Command{
+			Use:   "run --manifest FILE",
+			Short: "Plan a manifest, then resync its devices (plan and apply in one step)",
+			Long: `Validate a CSV manifest as 'tokenbatch plan' does (nothing is sent when a row has an
+error, unless --skip-invalid), then resync its devices as 'tokenbatch apply' does:
+rate limited, retried, reported device by device in the report directory, with a
+journal that --resume uses to finish an interrupted run without resyncing any device
+twice. See docs/batch.md.
+
+Exit status: 0 every device succeeded; 1 some device did not; 130/143 interrupted;
+252 bad arguments, or a manifest with errors (nothing was sent); 253 configuration or
+credentials (also when credentials expire mid-run); 255 anything else.`,
+			Example: `  tokenbatch run --manifest devices.csv
+  tokenbatch run --manifest devices.csv --rate 20 --report-dir reports/change-1234
+  tokenbatch run --manifest devices.csv --resume reports/change-1234`,
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				o.AWS.Stdin = stdio.In
+				o.AWS.Stderr = stdio.ErrOut
+				return runRun(cmd.Context(), stdio, o)
+			},
+		}
+		f := c.Flags()
+		o.planOptions.addFlags(f)
+		o.batchOptions.addFlags(f)
+		o.AWS.AddFlags(f)
+		return c
+	})
+}
+
+// runRun is `tokenbatch run`: plan, then apply.
+func runRun(ctx context.Context, stdio IO, o *runOptions) error {
+	if err := o.batchOptions.validate(); err != nil {
+		return err
+	}
+	o.Offline = false
+	p, err := o.buildPlan(ctx, &o.AWS, stdio)
+	if err != nil {
+		return err
+	}
+	return executeBatch(ctx, stdio, &o.AWS, &o.batchOptions, p, o.SkipInvalid)
+}
