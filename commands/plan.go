@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -120,7 +121,7 @@ func runPlan(ctx context.Context, stdio IO, o *planCommand) error {
 		if err := p.Save(o.Out); err != nil {
 			return &ExitError{Code: ExitOther, Err: fmt.Errorf("saving the plan: %w", err)}
 		}
-		fmt.Fprintf(stdio.ErrOut, "plan saved to %s (mode 0600: it holds authentication codes); apply it within %s\n", o.Out, p.MaxCodeAge)
+		fmt.Fprintf(stdio.ErrOut, "plan saved to %s (mode 0600: it holds authentication codes)\n", o.Out)
 	}
 	return nil
 }
@@ -293,6 +294,15 @@ func printPlanProblems(w io.Writer, p *plan.Plan) {
 		bw.WriteString(q.String())
 		bw.WriteByte('\n')
 	}
+	if len(p.OmittedProblems) > 0 {
+		n := 0
+		var byCode []string
+		for _, code := range slices.Sorted(maps.Keys(p.OmittedProblems)) {
+			n += p.OmittedProblems[code]
+			byCode = append(byCode, fmt.Sprintf("%s %d", code, p.OmittedProblems[code]))
+		}
+		fmt.Fprintf(bw, "... %d more problems not shown (%s)\n", n, strings.Join(byCode, ", "))
+	}
 	if p.HasErrors() {
 		fmt.Fprintf(bw, "%s with errors, %s\n", planPlural(p.ErrorRows(), "row"), planPlural(p.Len(), "valid device"))
 	}
@@ -356,7 +366,8 @@ func printPlanJSON(w io.Writer, p *plan.Plan) error {
 		Valid          int            `json:"valid"`
 		ErrorRows      int            `json:"error_rows"`
 		Problems       []plan.Problem `json:"problems"`
-	}{p.CreatedAt, p.AccountID, p.Partition, p.Source, p.ManifestDigest, p.MaxCodeAge.String(), p.Len(), p.ErrorRows(), problems})
+		Omitted        map[string]int `json:"omitted_problems,omitempty"`
+	}{p.CreatedAt, p.AccountID, p.Partition, p.Source, p.ManifestDigest, p.MaxCodeAge.String(), p.Len(), p.ErrorRows(), problems, p.OmittedProblems})
 	if err != nil {
 		return err
 	}

@@ -162,6 +162,26 @@ func TestPlanSkipInvalidAndSave(t *testing.T) {
 	}
 }
 
+// TestPlanManyProblems checks that problems beyond plan.MaxProblems are summed up, not
+// printed one by one.
+func TestPlanManyProblems(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("user_name,serial_number,authentication_code1,authentication_code2\n")
+	for i := range plan.MaxProblems + 3 {
+		fmt.Fprintf(&b, "u%d,GAHT%08d,12345,123456\n", i, i)
+	}
+	path := filepath.Join(t.TempDir(), "m.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := &planCommand{planOptions: planOptions{Manifest: path, Output: "table", Offline: true, Now: planNow}}
+	_, stderr, code := runPlanForTest(t, o)
+	if code != ExitUsage || strings.Count(stderr, "\n") != plan.MaxProblems+3 ||
+		!strings.Contains(stderr, "... 3 more problems not shown (lost_leading_zero 3)\n10003 rows with errors, 0 valid devices\n") {
+		t.Errorf("exit %d, %d lines, ends with:\n%s", code, strings.Count(stderr, "\n"), stderr[max(0, len(stderr)-300):])
+	}
+}
+
 func TestPlanUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -1,11 +1,15 @@
 package commands
 
 import (
+	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tokenbatch/tokenbatch/iamsim/simtest"
 	"github.com/tokenbatch/tokenbatch/internal/testenv"
@@ -236,4 +240,59 @@ func TestResyncDebugRedacts(t *testing.T) {
 			t.Errorf("the AWS CLI v2's --debug no longer shows the codes (exit %d); update docs/aws-cli-compat.md", r.Code)
 		}
 	})
+}
+
+// TestResyncInterrupted sends SIGINT to tokenbatch and to the AWS CLI v2 while they wait
+// for an endpoint that accepts the connection and never answers: both exit 130.
+func TestResyncInterrupted(t *testing.T) {
+	awsBin := testenv.Tool(t, testenv.AWSCLIv2)
+	t.Parallel()
+	for _, tool := range []string{"aws", "tokenbatch"} {
+		t.Run(tool, func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			accepted := make(chan net.Conn, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err == nil {
+					accepted <- c
+				}
+			}()
+			args := []string{"resync-mfa-device", "--user-name", "alice", "--serial-number", "arn:aws:iam::123456789012:mfa/alice",
+				"--authentication-code1", "123456", "--authentication-code2", "234567", "--endpoint-url", "http://" + ln.Addr().String()}
+			argv := tokenbatchArgv(args...)
+			env := compatEnv(newAWSDir(t), "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+			if tool == "aws" {
+				argv = append([]string{awsBin, "iam"}, args...)
+			} else {
+				env = append(env, "TOKENBATCH_HELPER_PROCESS=1")
+			}
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case c := <-accepted:
+				defer c.Close()
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("%s never connected", tool)
+			}
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != 130 {
+				t.Errorf("%s: exit %d after SIGINT, want 130; stderr:\n%s", tool, code, stderr.String())
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -56,6 +57,11 @@ func runRun(ctx context.Context, stdio IO, o *runOptions) error {
 	p, err := o.buildPlan(ctx, &o.AWS, stdio)
 	if err != nil {
 		return err
+	}
+	if o.Out != "" {
+		if err := p.Save(o.Out); err != nil {
+			return &ExitError{Code: ExitOther, Err: fmt.Errorf("saving the plan: %w", err)}
+		}
 	}
 	return executeBatch(ctx, stdio, &o.AWS, &o.batchOptions, p, o.SkipInvalid)
 }

@@ -18,14 +18,16 @@ const FileFormat = "tokenbatch-plan/1"
 var ErrPlanFile = errors.New("bad plan file")
 
 type fileHeader struct {
-	Format         string    `json:"format"`
-	CreatedAt      time.Time `json:"created_at"`
-	AccountID      string    `json:"account_id,omitempty"`
-	Partition      string    `json:"partition,omitempty"`
-	Source         string    `json:"source"`
-	ManifestDigest string    `json:"manifest_digest,omitempty"`
-	MaxCodeAge     string    `json:"max_code_age"`
-	Problems       []Problem `json:"problems"`
+	Format         string         `json:"format"`
+	CreatedAt      time.Time      `json:"created_at"`
+	AccountID      string         `json:"account_id,omitempty"`
+	Partition      string         `json:"partition,omitempty"`
+	Source         string         `json:"source"`
+	ManifestDigest string         `json:"manifest_digest,omitempty"`
+	MaxCodeAge     string         `json:"max_code_age"`
+	ErrorRows      int            `json:"error_rows"`
+	Problems       []Problem      `json:"problems"`
+	Omitted        map[string]int `json:"omitted_problems,omitempty"`
 }
 
 type fileDevice struct {
@@ -85,7 +87,7 @@ func (p *Plan) write(w *bufio.Writer) error {
 	}
 	h, err := json.Marshal(fileHeader{Format: FileFormat, CreatedAt: p.CreatedAt, AccountID: p.AccountID,
 		Partition: p.Partition, Source: p.Source, ManifestDigest: p.ManifestDigest,
-		MaxCodeAge: p.MaxCodeAge.String(), Problems: problems})
+		MaxCodeAge: p.MaxCodeAge.String(), ErrorRows: p.errors, Problems: problems, Omitted: p.OmittedProblems})
 	if err != nil {
 		return err
 	}
@@ -187,6 +189,10 @@ func read(r io.Reader) (*Plan, error) {
 			err = dec.Decode(&h.MaxCodeAge)
 		case "problems":
 			err = dec.Decode(&h.Problems)
+		case "error_rows":
+			err = dec.Decode(&h.ErrorRows)
+		case "omitted_problems":
+			err = dec.Decode(&h.Omitted)
 		default:
 			var skip json.RawMessage
 			err = dec.Decode(&skip)
@@ -267,16 +273,6 @@ func read(r io.Reader) (*Plan, error) {
 			return nil, err
 		}
 	}
-	lines := map[int]bool{}
-	for _, q := range p.Problems {
-		if q.Severity == Error {
-			if q.Line == 0 {
-				p.errors++
-			} else if !lines[q.Line] {
-				lines[q.Line] = true
-				p.errors++
-			}
-		}
-	}
+	p.errors, p.OmittedProblems = h.ErrorRows, h.Omitted
 	return p, nil
 }

@@ -23,6 +23,9 @@ import (
 // IAM is seen to accept older codes.
 const DefaultMaxCodeAge = 5 * time.Minute
 
+// MaxProblems is how many problems a plan keeps with their messages.
+const MaxProblems = 10000
+
 // Severity says whether a problem stops its row.
 type Severity int
 
@@ -112,7 +115,10 @@ type Plan struct {
 	Source         string // manifest path, or "tokens" / "tpm"
 	ManifestDigest string // hex SHA-256 of the manifest's bytes
 	MaxCodeAge     time.Duration
-	Problems       []Problem
+	// Problems holds the first MaxProblems problems in line order; OmittedProblems
+	// counts the others by Code. Invalid and ErrorRows still cover every row.
+	Problems        []Problem
+	OmittedProblems map[string]int
 
 	st       store
 	order    []uint32 // valid entries in execution order; nil when st holds no invalid rows and file order is right

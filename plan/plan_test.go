@@ -124,6 +124,33 @@ func TestValidation(t *testing.T) {
 	}
 }
 
+func TestProblemCap(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(header)
+	n := MaxProblems + 5
+	for i := range n {
+		fmt.Fprintf(&b, "u%d,GAHT%08d,12345,123456\n", i, i)
+	}
+	b.WriteString("ok,GAHT99999999,123456,234567\n")
+	p := planCSV(t, b.String(), Options{})
+	if len(p.Problems) != MaxProblems || p.OmittedProblems["lost_leading_zero"] != 5 || p.ErrorRows() != n ||
+		len(p.Invalid()) != n || p.Len() != 1 || p.Problems[MaxProblems-1].Line != MaxProblems+1 {
+		t.Errorf("%d problems, omitted %v, %d error rows, %d invalid, %d valid", len(p.Problems), p.OmittedProblems,
+			p.ErrorRows(), len(p.Invalid()), p.Len())
+	}
+	path := filepath.Join(t.TempDir(), "plan.json")
+	if err := p.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	q, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.ErrorRows() != n || q.OmittedProblems["lost_leading_zero"] != 5 || len(q.Invalid()) != n {
+		t.Errorf("loaded: %d error rows, omitted %v, %d invalid", q.ErrorRows(), q.OmittedProblems, len(q.Invalid()))
+	}
+}
+
 func TestDeviceFields(t *testing.T) {
 	csv := "user_name,serial_number,authentication_code1,authentication_code2,account_id,collected_at,ticket\n" +
 		"alice," + arnPfx + "path/alice,012345,000001,,2026-03-01T11:59:00.5+01:00,CHG-9\n" +

@@ -28,7 +28,6 @@ const (
 	flagInvalid               // the row has an error
 	flagCodes                 // code1 and code2 are set
 	flagARN                   // the serial is arn:PARTITION:iam::ACCOUNT:mfa/ + the stored text
-	flagWarned                // the row has a warning (not used for ordering)
 )
 
 type entry struct {

@@ -49,7 +49,23 @@ func newBuilder(file string, opts Options) *builder {
 }
 
 func (b *builder) problem(p Problem) {
+	if b.full(p.Code) {
+		return
+	}
 	b.p.Problems = append(b.p.Problems, p)
+}
+
+// full reports whether MaxProblems are kept already, and then counts the problem as
+// omitted: a million stale rows must not cost a million messages.
+func (b *builder) full(code string) bool {
+	if len(b.p.Problems) < MaxProblems {
+		return false
+	}
+	if b.p.OmittedProblems == nil {
+		b.p.OmittedProblems = map[string]int{}
+	}
+	b.p.OmittedProblems[code]++
+	return true
 }
 
 // row is one device being validated, from a manifest record or a token.
@@ -71,12 +87,15 @@ func (b *builder) rowProblem(r *row, sev Severity, column, code, format string, 
 	if sev == Error {
 		r.invalid = true
 	}
+	if b.full(code) {
+		return
+	}
 	file := b.file
 	if r.token != nil {
 		file = ""
 	}
-	b.problem(Problem{File: file, Line: r.line, Column: column, UserName: r.user, SerialNumber: r.serial,
-		Severity: sev, Code: code, Message: fmt.Sprintf(format, args...)})
+	b.p.Problems = append(b.p.Problems, Problem{File: file, Line: r.line, Column: column, UserName: r.user,
+		SerialNumber: r.serial, Severity: sev, Code: code, Message: fmt.Sprintf(format, args...)})
 }
 
 func (b *builder) addRecord(rec reader.Record) error {
