@@ -69,11 +69,11 @@ type Options struct {
 	BackoffBase          time.Duration // first retry's backoff ceiling (full jitter)
 	BackoffMax           time.Duration
 
-	AccountID string      // for rows whose device names none
-	Codes     CodeSource  // for devices with a Token
-	Clock     *Clock      // IAM's clock, for token codes; default the host's
-	Journal   *Journal    // nil: no journal (tests)
-	Resume    *Resume     // what an earlier run of the same journal did
+	AccountID string     // for rows whose device names none
+	Codes     CodeSource // for devices with a Token
+	Clock     *Clock     // IAM's clock, for token codes; default the host's
+	Journal   *Journal   // nil: no journal (tests)
+	Resume    *Resume    // what an earlier run of the same journal did
 	Logger    *slog.Logger
 	// OnOutcome is called once per device with its final row, from several goroutines.
 	OnOutcome func(report.Outcome)

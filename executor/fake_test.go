@@ -34,9 +34,9 @@ type fault string
 const (
 	fThrottle     fault = "Throttling"
 	fServer       fault = "ServiceFailure"
-	fDrop         fault = "drop"      // connection closed before applying
-	fLost         fault = "lost"      // applied, then the connection closed
-	fBadCode      fault = "badcode"   // InvalidAuthenticationCode echoing the codes
+	fDrop         fault = "drop"    // connection closed before applying
+	fLost         fault = "lost"    // applied, then the connection closed
+	fBadCode      fault = "badcode" // InvalidAuthenticationCode echoing the codes
 	fExpired      fault = "ExpiredToken"
 	fNoSuchEntity fault = "NoSuchEntity"
 	fHang         fault = "hang" // waits for the request's context

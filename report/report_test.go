@@ -15,15 +15,15 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestEscapeCell(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                 "",
-		"alice":            "alice",
+		"":                  "",
+		"alice":             "alice",
 		"=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")",
-		"+1":               "'+1",
-		"-1+2":             "'-1+2",
-		"@SUM(A1)":         "'@SUM(A1)",
-		"\tx":              "'\tx",
-		"\rx":              "'\rx",
-		"a=b":              "a=b",
+		"+1":                "'+1",
+		"-1+2":              "'-1+2",
+		"@SUM(A1)":          "'@SUM(A1)",
+		"\tx":               "'\tx",
+		"\rx":               "'\rx",
+		"a=b":               "a=b",
 	} {
 		if got := EscapeCell(in); got != want {
 			t.Errorf("EscapeCell(%q) = %q, want %q", in, got, want)

@@ -6,6 +6,6 @@ grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
   pkg=./$(dirname "${f#./}")
   for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
     echo "== $pkg $fn ($t)"
-    go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$t" "$pkg"
+    go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$t" -fuzzminimizetime 1x "$pkg"
   done
 done

@@ -64,8 +64,6 @@ func TestAWSCLIv2ResyncMFADevice(t *testing.T) {
 		{"unknown serial", admin, resync(virtual.UserName, "GAHT00000000", vr.Code1, vr.Code2), v2ServiceError, "NoSuchEntity", "GAHT00000000"},
 		{"another user's device", admin, resync(other.UserName, virtual.SerialNumber, vr.Code1, vr.Code2), v2ServiceError, "NoSuchEntity", ""},
 		{"seven digits", admin, resync(virtual.UserName, virtual.SerialNumber, "1234567", vr.Code2), v2ServiceError, "ValidationError", "Value '1234567' at 'authenticationCode1' failed to satisfy constraint"},
-		{"letters", admin, resync(virtual.UserName, virtual.SerialNumber, vr.Code1, "abcdef"), v2ServiceError, "ValidationError", "at 'authenticationCode2' failed to satisfy constraint: Member must satisfy regular expression pattern"},
-		{"user name with a space", admin, resync("bad name", virtual.SerialNumber, vr.Code1, vr.Code2), v2ServiceError, "ValidationError", "at 'userName' failed to satisfy constraint"},
 		{"five digits (checked by the cli)", admin, resync(virtual.UserName, virtual.SerialNumber, "12345", vr.Code2), v2ParamError, "", "Invalid length for parameter AuthenticationCode1"},
 		{"key denied the action", cliV2(t, s, denied.ID, denied.Secret), resync(virtual.UserName, virtual.SerialNumber, vr.Code1, vr.Code2), v2ServiceError, "AccessDenied", "iam:ResyncMFADevice"},
 		{"expired key", cliV2(t, s, expired.ID, expired.Secret), resync(virtual.UserName, virtual.SerialNumber, vr.Code1, vr.Code2), v2ServiceError, "ExpiredToken", ""},
@@ -167,9 +165,6 @@ func TestAWSCLIv2VirtualMFADeviceLifecycle(t *testing.T) {
 	wantServiceError(t, "create-virtual-mfa-device with a taken name",
 		aws.run(t, "iam", "create-virtual-mfa-device", "--virtual-mfa-device-name", "conformance-seed", "--outfile", filepath.Join(dir, "x"), "--bootstrap-method", "Base32StringSeed"),
 		v2ServiceError, "EntityAlreadyExists")
-	wantServiceError(t, "create-virtual-mfa-device with a bad name",
-		aws.run(t, "iam", "create-virtual-mfa-device", "--virtual-mfa-device-name", "bad name", "--outfile", filepath.Join(dir, "y"), "--bootstrap-method", "Base32StringSeed"),
-		v2ServiceError, "ValidationError")
 
 	// Enable with two consecutive codes of the new seed.
 	now := s.now()
@@ -183,7 +178,6 @@ func TestAWSCLIv2VirtualMFADeviceLifecycle(t *testing.T) {
 	}
 	wantServiceError(t, "enable-mfa-device of a device in use", enable(second, serial, code1, code2), v2ServiceError, "EntityAlreadyExists")
 	wantServiceError(t, "enable-mfa-device with wrong codes", enable(second, qrSerial, "000000", "000000"), v2ServiceError, "InvalidAuthenticationCode")
-	wantServiceError(t, "enable-mfa-device for an unknown user", enable("no-such-user", qrSerial, code1, code2), v2ServiceError, "NoSuchEntity")
 
 	// The device is listed as the user's and as assigned.
 	var mfa struct {
@@ -246,8 +240,8 @@ func TestAWSCLIv2VirtualMFADeviceLifecycle(t *testing.T) {
 		got = append(got, e.Action+" "+e.Outcome)
 	}
 	want := []string{"CreateVirtualMFADevice ok", "CreateVirtualMFADevice ok", "CreateVirtualMFADevice EntityAlreadyExists",
-		"CreateVirtualMFADevice ValidationError", "EnableMFADevice ok", "EnableMFADevice EntityAlreadyExists",
-		"EnableMFADevice InvalidAuthenticationCode", "EnableMFADevice NoSuchEntity", "DeleteVirtualMFADevice DeleteConflict",
+		"EnableMFADevice ok", "EnableMFADevice EntityAlreadyExists",
+		"EnableMFADevice InvalidAuthenticationCode", "DeleteVirtualMFADevice DeleteConflict",
 		"DeactivateMFADevice ok", "DeactivateMFADevice NoSuchEntity", "DeleteVirtualMFADevice ok", "DeleteVirtualMFADevice NoSuchEntity"}
 	if !slices.Equal(got, want) {
 		t.Errorf("ledger:\n got  %q\n want %q", got, want)
