@@ -175,7 +175,9 @@ func (s *Server) AddKey(k AccessKey) error {
 	if k.UserName != "" && s.st.users[k.UserName] == nil {
 		return fmt.Errorf("iamsim: access key %s: no user %q", k.AccessKeyID, k.UserName)
 	}
-	s.st.keys[k.AccessKeyID] = newKeyState(k)
+	ks := newKeyState(k)
+	s.st.bindKey(ks, k.UserName)
+	s.st.keys[k.AccessKeyID] = ks
 	return nil
 }
 
