@@ -17,12 +17,10 @@ import (
 // TestBenchSingleResync compares one resync with tokenbatch and with the AWS CLI v2,
 // whole process each, against the simulator: wall time and CPU time (user + system, from
 // the child's rusage), median of TOKENBATCH_BENCH_RUNS runs (default 7), and the ratio.
-// It runs only with TOKENBATCH_BENCH=1 (scripts/bench-single.sh); it asserts no speed.
+// scripts/bench-single.sh runs it (make bench); it asserts no speed.
 // TOKENBATCH_BIN names the binary to measure; without it the test builds one.
-func TestBenchSingleResync(t *testing.T) {
-	if os.Getenv("TOKENBATCH_BENCH") != "1" {
-		t.Skip("set TOKENBATCH_BENCH=1 to run the single-resync benchmark")
-	}
+func BenchmarkSingleResync(b *testing.B) {
+	t := b
 	awsBin := testenv.Tool(t, testenv.AWSCLIv2)
 	runs := 7
 	if n, err := strconv.Atoi(os.Getenv("TOKENBATCH_BENCH_RUNS")); err == nil && n > 0 {

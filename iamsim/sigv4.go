@@ -202,7 +202,12 @@ func (q *sigRequest) checkTime(simNow time.Time) *apiError {
 	if near(simNow) || near(hostNow) {
 		return nil
 	}
+	// Word the rejection against whichever clock the request was nearer to: the one its
+	// signer most likely meant.
 	now := simNow.UTC()
+	if (t.Sub(hostNow)).Abs() < (t.Sub(simNow)).Abs() {
+		now = hostNow.UTC().Truncate(time.Second)
+	}
 	if t.Before(now) {
 		return errSignature("Signature expired: " + q.amzDate + " is now earlier than " + now.Add(-maxSkew).Format(amzDateFormat) + " (" + now.Format(amzDateFormat) + " - 15 min.)")
 	}

@@ -8,5 +8,5 @@ if [ -z "${TOKENBATCH_BIN:-}" ] && [ -x bin/tokenbatch ]; then
 	TOKENBATCH_BIN="$PWD/bin/tokenbatch"
 fi
 export TOKENBATCH_BIN="${TOKENBATCH_BIN:-}"
-export TOKENBATCH_BENCH=1 TOKENBATCH_BENCH_RUNS="${1:-7}" AWS_EC2_METADATA_DISABLED=true
-exec go test -count=1 -v -run '^TestBenchSingleResync$' ./commands/
+export TOKENBATCH_BENCH_RUNS="${1:-7}" AWS_EC2_METADATA_DISABLED=true
+exec go test -count=1 -run '^$' -bench '^BenchmarkSingleResync$' -benchtime 1x ./commands/

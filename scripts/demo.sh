@@ -43,7 +43,7 @@ awk -F, -v OFS=, '
   $1 == "trent"  { $3 = substr($3, 2); print; next }        # a spreadsheet dropped a leading zero
   $1 == "victor" { $3 = sprintf("%06d", ($3 + 1) % 1000000); $4 = sprintf("%06d", ($4 + 1) % 1000000); print; next } # wrong codes
   { print }
-  END { print "nobody-here,arn:aws:iam::123456789012:mfa/nobody-here,123456,654321" } # an unknown user
+  END { print "nobody-here,arn:aws:iam::123456789012:mfa/nobody-here,482913,730582" } # an unknown user
 ' "$out/tokens.csv" >"$out/manifest.csv"
 chmod 600 "$out/tokens.csv" "$out/manifest.csv"
 echo "$out/manifest.csv: $(($(wc -l <"$out/manifest.csv") - 1)) rows; grace's token drifted beyond the resync window"
