@@ -78,6 +78,8 @@ type applyOptions struct {
 	Plan        string
 	Force       bool
 	SkipInvalid bool
+	// Tokens opens the YubiKeys or the TPM of a plan made with --from-tokens/--from-tpm.
+	Tokens tokenFlags
 }
 
 func init() {
@@ -93,7 +95,10 @@ report.junit.xml in the report directory, beside a journal that lets --resume fi
 interrupted run without resyncing any device twice. A summary is printed on stdout.
 
 A plan older than its --max-code-age is refused (its codes have most likely expired)
-unless --force is given. See docs/batch.md.
+unless --force is given. A plan made with --from-tokens or --from-tpm holds no codes:
+apply reads them from the same YubiKeys (--allow-virtual-readers, --oath-password, ...)
+or TPM (--tpm, --tpm-store, --tpm-key-auth) when each device's turn comes. See
+docs/batch.md.
 
 Exit status: 0 every device succeeded; 1 some device did not; 130/143 interrupted;
 252 bad arguments, or a plan with errors (nothing was sent); 253 configuration or
@@ -113,6 +118,7 @@ credentials (also when credentials expire mid-run); 255 anything else.`,
 		o.addFlags(f)
 		f.BoolVar(&o.Force, "force", false, "apply a plan older than its --max-code-age")
 		f.BoolVar(&o.SkipInvalid, "skip-invalid", false, "go on with the valid devices of a plan with errors (the others are reported skipped)")
+		o.Tokens.addSourceFlags(f)
 		o.AWS.AddFlags(f)
 		return c
 	})
@@ -135,6 +141,14 @@ func runApply(ctx context.Context, stdio IO, o *applyOptions) error {
 		return exitf(ExitUsage, "%s: the plan has %s with errors; nothing was sent\nfix the manifest and plan again, or pass --skip-invalid", o.Plan, planPlural(p.ErrorRows(), "row"))
 	case p.Len() == 0:
 		return exitf(ExitUsage, "%s: no valid device to resync", o.Plan)
+	}
+	src, err := o.Tokens.openPlanSources(ctx, stdio, p)
+	if err != nil {
+		return err
+	}
+	if src != nil {
+		defer src.Close()
+		o.Codes = src
 	}
 	return executeBatch(ctx, stdio, &o.AWS, &o.batchOptions, p, o.SkipInvalid)
 }

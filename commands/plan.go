@@ -42,6 +42,8 @@ type planOptions struct {
 	Offline bool
 	// Now is the planning time; zero means time.Now() (tests set it).
 	Now time.Time
+	// Tokens: --from-tokens or --from-tpm instead of --manifest (batch_tokens.go).
+	Tokens tokenFlags
 }
 
 // planFormats are the values of --output.
@@ -55,6 +57,7 @@ func (o *planOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.SkipInvalid, "skip-invalid", false, "go on with the valid rows when some rows have errors")
 	fs.StringVar(&o.Output, "output", "table", "plan output: table, json or text")
 	fs.StringVar(&o.Out, "out", "", "save the plan to this file (mode 0600: it holds the codes)")
+	o.Tokens.addFlags(fs)
 }
 
 type planCommand struct {
@@ -66,7 +69,7 @@ func init() {
 	register(func(stdio IO) *cobra.Command {
 		o := &planCommand{}
 		c := &cobra.Command{
-			Use:   "plan --manifest FILE [--out PLAN]",
+			Use:   "plan (--manifest FILE | --from-tokens | --from-tpm) [--out PLAN]",
 			Short: "Validate a manifest and show (or save) the resync plan; nothing is changed",
 			Long: `Read a CSV manifest of MFA devices, check every row against IAM's constraints and
 the account of the credentials (STS GetCallerIdentity), and print the plan: the devices
@@ -77,12 +80,18 @@ FILE:LINE: column NAME: MESSAGE. Codes are never printed.
 serial is that user's device. --out saves the plan (JSON, mode 0600) for 'tokenbatch
 apply'. --offline plans without credentials or any request.
 
+--from-tokens plans the IAM devices of the OATH credentials on the attached YubiKeys
+(see docs/yubikey.md), --from-tpm those whose keys are in the TPM store (docs/tpm.md);
+their codes are read when 'run' or 'apply' sends each device.
+
 Exit status: 0 the plan has no errors (or --skip-invalid was given and some row is
 valid); 252 a manifest with errors or bad arguments (nothing was sent); 253 configuration
 or credentials. See docs/manifest.md.`,
 			Example: `  tokenbatch plan --manifest devices.csv
   tokenbatch plan --manifest devices.csv --check-iam --out plan.json
-  tokenbatch plan --offline --manifest devices.csv --output json`,
+  tokenbatch plan --offline --manifest devices.csv --output json
+  tokenbatch plan --from-tokens --device 12345678
+  tokenbatch plan --from-tpm --out tpm-plan.json`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				o.AWS.Stdin = stdio.In
@@ -103,7 +112,7 @@ or credentials. See docs/manifest.md.`,
 
 // runPlan is `tokenbatch plan`.
 func runPlan(ctx context.Context, stdio IO, o *planCommand) error {
-	p, err := o.buildPlan(ctx, &o.AWS, stdio)
+	p, _, err := o.build(ctx, &o.AWS, stdio, false)
 	if p == nil {
 		return err
 	}
@@ -121,7 +130,11 @@ func runPlan(ctx context.Context, stdio IO, o *planCommand) error {
 		if err := p.Save(o.Out); err != nil {
 			return &ExitError{Code: ExitOther, Err: fmt.Errorf("saving the plan: %w", err)}
 		}
-		fmt.Fprintf(stdio.ErrOut, "plan saved to %s (mode 0600: it holds authentication codes)\n", o.Out)
+		if o.Tokens.any() {
+			fmt.Fprintf(stdio.ErrOut, "plan saved to %s; 'tokenbatch apply' reads the codes from the tokens again\n", o.Out)
+		} else {
+			fmt.Fprintf(stdio.ErrOut, "plan saved to %s (mode 0600: it holds authentication codes)\n", o.Out)
+		}
 	}
 	return nil
 }
@@ -138,8 +151,8 @@ func runPlan(ctx context.Context, stdio IO, o *planCommand) error {
 // or a plan with errors (then the plan is returned too, so it can be shown); 253 for
 // configuration and credentials; 255 for anything else.
 func (o *planOptions) buildPlan(ctx context.Context, awsOpts *awscfg.Options, stdio IO) (*plan.Plan, error) {
-	if o.Manifest == "" {
-		return nil, exitf(ExitUsage, "--manifest is required\nsee 'tokenbatch plan --help'")
+	if err := o.checkSource(); err != nil {
+		return nil, err
 	}
 	if !slices.Contains(planFormats, o.Output) {
 		return nil, exitf(ExitUsage, "--output %q: want table, json or text", o.Output)
@@ -163,7 +176,9 @@ func (o *planOptions) buildPlan(ctx context.Context, awsOpts *awscfg.Options, st
 	if err != nil {
 		return nil, err
 	}
-	if !o.Offline && (!p.HasErrors() || o.SkipInvalid) {
+	// A manifest with errors is not worth asking IAM about, unless the user asked for
+	// IAM's read-only checks: then one pass shows every problem.
+	if !o.Offline && (!p.HasErrors() || o.SkipInvalid || o.CheckIAM) {
 		digest := p.ManifestDigest
 		cfg, err := awsOpts.Load(ctx)
 		if err != nil {
@@ -190,7 +205,10 @@ func (o *planOptions) buildPlan(ctx context.Context, awsOpts *awscfg.Options, st
 // checkPlan returns the exit error for a plan with errors, or nil.
 func (o *planOptions) checkPlan(p *plan.Plan) error {
 	where := o.Manifest
-	if where == "-" {
+	switch {
+	case o.Tokens.any():
+		where = o.Tokens.what()
+	case where == "-":
 		where = "stdin"
 	}
 	switch {

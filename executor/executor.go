@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -13,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tokenbatch/tokenbatch/plan"
 	"github.com/tokenbatch/tokenbatch/report"
@@ -75,6 +75,9 @@ type Options struct {
 	Journal   *Journal   // nil: no journal (tests)
 	Resume    *Resume    // what an earlier run of the same journal did
 	Logger    *slog.Logger
+	// Sleep waits d or until ctx is done (then it returns ctx's error); nil uses a
+	// timer. Tests replace it to move a simulated IAM clock instead of waiting.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// OnOutcome is called once per device with its final row, from several goroutines.
 	OnOutcome func(report.Outcome)
 }
@@ -130,34 +133,59 @@ func Run(ctx context.Context, api API, devs Devices, opts Options) (*Result, err
 		return nil, fmt.Errorf("executor: rate, concurrency, max attempts and timeout must be positive")
 	}
 	r := &runner{api: api, opts: opts, log: opts.Logger,
-		lim: newAdaptiveLimiter(opts.Rate, opts.MinRate, opts.Burst)}
+		lim: newLimiter(opts.Rate, opts.MinRate, opts.Burst)}
 	r.stopCtx, r.stopRun = context.WithCancelCause(ctx)
 	defer r.stopRun(nil)
 
 	n := devs.Len()
 	res := &Result{Outcomes: make([]report.Outcome, n)}
-	var g errgroup.Group
-	g.SetLimit(opts.Concurrency)
-	for i := 0; i < n; i++ {
-		d := devs.Device(i)
-		out := &res.Outcomes[i]
-		if st, ok := opts.Resume.Device(d.SerialNumber); ok && st.Succeeded {
-			*out = r.doneEarlier(d, st)
-			r.emit(*out)
-			continue
-		}
-		if r.stopCtx.Err() != nil {
-			*out = r.notSent(d)
-			r.emit(*out)
-			continue
-		}
-		g.Go(func() error {
-			*out = r.device(d)
-			r.emit(*out)
+	// The pool's slots are held only while a device is being sent: a token device that
+	// must wait for fresh codes waits outside the pool (see task.waitStep) and goes back
+	// in. A device's failure is its row, so no function in the pool returns an error.
+	pool := new(errgroup.Group)
+	pool.SetLimit(opts.Concurrency)
+	var wg sync.WaitGroup // devices not finished yet
+	finish := func(t *task) {
+		res.Outcomes[t.i] = t.o
+		r.emit(t.o)
+		wg.Done()
+	}
+	var send func(t *task)
+	send = func(t *task) {
+		pool.Go(func() error {
+			if r.device(t) {
+				finish(t)
+				return nil
+			}
+			go func() {
+				if err := r.waitStep(t); err != nil {
+					r.stopped(&t.o, t.unanswered)
+					t.finish()
+					finish(t)
+					return
+				}
+				send(t)
+			}()
 			return nil
 		})
 	}
-	g.Wait()
+	for _, i := range r.order(devs) {
+		d := devs.Device(i)
+		if st, ok := opts.Resume.Device(d.SerialNumber); ok && st.Succeeded {
+			res.Outcomes[i] = r.doneEarlier(d, st)
+			r.emit(res.Outcomes[i])
+			continue
+		}
+		if r.stopCtx.Err() != nil {
+			res.Outcomes[i] = r.notSent(d)
+			r.emit(res.Outcomes[i])
+			continue
+		}
+		wg.Add(1)
+		send(r.newTask(i, d))
+	}
+	wg.Wait()
+	_ = pool.Wait()
 	res.Requests = int(r.requests.Load())
 	res.Throttled = int(r.throttle.Load())
 	res.Started, res.Finished = r.started, r.last
@@ -171,6 +199,9 @@ func Run(ctx context.Context, api API, devs Devices, opts Options) (*Result, err
 	}
 	return res, nil
 }
+
+// newLimiter makes a run's limiter; tests look into it.
+var newLimiter = newAdaptiveLimiter
 
 func withDefaults(o Options) Options {
 	if o.Rate == 0 {
@@ -203,7 +234,45 @@ func withDefaults(o Options) Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
 	return o
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// toucher is a CodeSource whose devices may need a touch of their token.
+type toucher interface {
+	NeedsTouch(d plan.Device) bool
+}
+
+// order is the order devices are sent in: the plan's, except that devices whose codes
+// need a touch go last, so the others are not kept waiting behind a person.
+func (r *runner) order(devs Devices) []int {
+	n := devs.Len()
+	order := make([]int, 0, n)
+	tc, _ := r.opts.Codes.(toucher)
+	var touch []int
+	for i := 0; i < n; i++ {
+		if tc != nil {
+			if d := devs.Device(i); d.Token != nil && tc.NeedsTouch(d) {
+				touch = append(touch, i)
+				continue
+			}
+		}
+		order = append(order, i)
+	}
+	return append(order, touch...)
 }
 
 func (r *runner) emit(o report.Outcome) {
@@ -280,53 +349,165 @@ func (r *runner) stopped(o *report.Outcome, unanswered bool) {
 	}
 }
 
-// device runs one device's attempts to its final row.
-func (r *runner) device(d plan.Device) report.Outcome {
-	o := r.row(d)
+// TOTP time steps, for tokens' codes (AWS virtual MFA devices use 30 seconds).
+const totpStep = 30 * time.Second
+
+// freshMargin is waited beyond the start of the step that makes fresh codes: IAM's
+// clock is known only to about a second (the Date header's resolution).
+const freshMargin = time.Second
+
+func stepOf(t time.Time) int64 { return t.Unix() / int64(totpStep/time.Second) }
+
+func stepStart(step int64) time.Time { return time.Unix(step*int64(totpStep/time.Second), 0) }
+
+// task is one device's progress through its attempts. It outlives a worker when a
+// token device is put aside to wait for fresh codes.
+type task struct {
+	i          int // index in the plan
+	d          plan.Device
+	o          report.Outcome
+	attempt    int // attempt numbers continue across resumed runs
+	tries      int // attempts that were not throttled, in this run
+	throttles  int
+	unanswered bool // some attempt got no answer: IAM may have applied it
+	// Token devices: minStep is the first time step whose codes (steps minStep-1 and
+	// minStep) cannot have been accepted by an unanswered attempt; 0 when none is in
+	// doubt. fresh: the last codes sent were such codes.
+	minStep int64
+	fresh   bool
+	touch   bool
+}
+
+func (r *runner) newTask(i int, d plan.Device) *task {
+	t := &task{i: i, d: d, o: r.row(d)}
 	st, _ := r.opts.Resume.Device(d.SerialNumber)
-	attempt := st.Attempts // attempt numbers continue across resumed runs
-	unanswered := st.Unanswered
-	tries, throttles := 0, 0
-	var last attemptError
-	finish := func() report.Outcome {
-		o.Attempts = attempt
-		if !o.StartedAt.IsZero() {
-			o.FinishedAt = time.Now().UTC()
-			o.DurationMS = o.FinishedAt.Sub(o.StartedAt).Milliseconds()
-		}
-		return o
+	t.attempt, t.unanswered = st.Attempts, st.Unanswered
+	if tc, ok := r.opts.Codes.(toucher); ok && d.Token != nil {
+		t.touch = tc.NeedsTouch(d)
 	}
+	// An earlier run's unanswered attempt was sent about when its intent was written:
+	// its codes were for that step at most, on IAM's clock.
+	if d.Token != nil && st.Unanswered && !st.LastSent.IsZero() {
+		t.minStep = stepOf(st.LastSent.Add(r.clockOffset())) + 2
+	}
+	return t
+}
+
+func (t *task) finish() {
+	t.o.Attempts = t.attempt
+	if !t.o.StartedAt.IsZero() {
+		t.o.FinishedAt = time.Now().UTC()
+		t.o.DurationMS = t.o.FinishedAt.Sub(t.o.StartedAt).Milliseconds()
+	}
+}
+
+// now is IAM's time as far as the executor knows it.
+func (r *runner) now() time.Time {
+	if r.opts.Clock != nil {
+		return r.opts.Clock.Now()
+	}
+	return time.Now()
+}
+
+func (r *runner) clockOffset() time.Duration {
+	if r.opts.Clock != nil {
+		return r.opts.Clock.Offset()
+	}
+	return 0
+}
+
+// ready reports whether t may be sent now: a token device in doubt must wait until
+// IAM's clock is in t.minStep, so that its fresh codes cannot be the ones already used.
+func (r *runner) ready(t *task) bool {
+	return t.d.Token == nil || t.minStep == 0 || !r.now().Before(stepStart(t.minStep).Add(freshMargin))
+}
+
+// waitStep waits, holding no worker slot and no rate token, until t may be sent with
+// fresh codes. It returns an error when the run stops first.
+func (r *runner) waitStep(t *task) error {
+	until := stepStart(t.minStep).Add(freshMargin)
+	r.log.Info("waiting for fresh codes", "user", t.d.UserName, "serial", t.d.SerialNumber,
+		"reason", "an attempt got no answer and IAM may have accepted its codes", "iam_time", until.UTC().Format(time.RFC3339))
+	for !r.ready(t) {
+		if r.stopCtx.Err() != nil {
+			return r.stopCtx.Err()
+		}
+		// In slices: IAM's clock offset may be corrected meanwhile by other answers.
+		if err := r.opts.Sleep(r.stopCtx, min(until.Sub(r.now()), 5*time.Second)); err != nil {
+			return err
+		}
+	}
+	return r.stopCtx.Err()
+}
+
+// device runs t's attempts until its final row (true), or until it must wait for
+// fresh codes (false: the caller waits with waitStep and calls device again).
+func (r *runner) device(t *task) bool {
+	d, o := t.d, &t.o
 	for {
 		if r.stopCtx.Err() != nil {
-			r.stopped(&o, unanswered)
-			return finish()
+			r.stopped(o, t.unanswered)
+			t.finish()
+			return true
 		}
-		epoch, err := r.lim.wait(r.stopCtx)
-		if err != nil {
-			r.stopped(&o, unanswered)
-			return finish()
+		if !r.ready(t) {
+			return false
 		}
 		in := &iam.ResyncMFADeviceInput{UserName: aws.String(d.UserName), SerialNumber: aws.String(d.SerialNumber),
 			AuthenticationCode1: aws.String(d.Code1), AuthenticationCode2: aws.String(d.Code2)}
+		var (
+			epoch uint64
+			err   error
+			step  int64
+		)
+		// A touch can take seconds: its codes are read before the rate token is taken,
+		// so the token is not held while a person reaches for the key.
+		if !t.touch {
+			if epoch, err = r.lim.wait(r.stopCtx); err != nil {
+				r.stopped(o, t.unanswered)
+				t.finish()
+				return true
+			}
+		}
 		if d.Token != nil {
-			c1, c2, err := r.tokenCodes(d)
+			var c1, c2 string
+			now := r.now()
+			step = stepOf(now)
+			if t.minStep != 0 && step < t.minStep {
+				return false // IAM's clock was corrected backwards meanwhile
+			}
+			c1, c2, err = r.tokenCodes(d, now)
 			if err != nil {
 				o.Status, o.ErrorCode = report.Failed, CodeToken
 				o.ErrorMessage = report.Scrub(err.Error(), c1, c2)
-				return finish()
+				if t.unanswered {
+					o.Status = report.InDoubt
+					o.ErrorMessage = "an earlier attempt got no answer and IAM may have applied it; then fresh codes could not be read: " + o.ErrorMessage
+				}
+				t.finish()
+				return true
 			}
 			in.AuthenticationCode1, in.AuthenticationCode2 = aws.String(c1), aws.String(c2)
+			t.fresh = t.minStep != 0
 		}
-		attempt++
+		if t.touch {
+			if epoch, err = r.lim.wait(r.stopCtx); err != nil {
+				r.stopped(o, t.unanswered)
+				t.finish()
+				return true
+			}
+		}
+		t.attempt++
 		if o.StartedAt.IsZero() {
 			o.StartedAt = time.Now().UTC()
 		}
 		if j := r.opts.Journal; j != nil {
-			if err := j.Intent(d.SerialNumber, d.UserName, attempt); err != nil {
-				attempt-- // not sent
+			if err := j.Intent(d.SerialNumber, d.UserName, t.attempt); err != nil {
+				t.attempt-- // not sent
 				r.stopRun(fmt.Errorf("%w: %v", ErrJournal, err))
-				r.stopped(&o, unanswered)
-				return finish()
+				r.stopped(o, t.unanswered)
+				t.finish()
+				return true
 			}
 		}
 		sent := time.Now()
@@ -339,24 +520,30 @@ func (r *runner) device(d plan.Device) report.Outcome {
 			cancel()
 			rid, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
 			r.lim.succeeded()
-			r.journal(d, attempt, resultOK, "", rid)
-			r.log.Debug("attempt", "serial", d.SerialNumber, "attempt", attempt, "result", "ok", "request_id", rid,
+			r.journal(d, t.attempt, resultOK, "", rid)
+			r.log.Debug("attempt", "serial", d.SerialNumber, "attempt", t.attempt, "result", "ok", "request_id", rid,
 				"ms", time.Since(sent).Milliseconds())
 			o.Status, o.RequestID = report.Succeeded, rid
 			o.ErrorCode, o.ErrorMessage = "", ""
-			return finish()
+			t.finish()
+			return true
 		}
-		last = classify(reqCtx, err)
+		last := classify(reqCtx, err)
 		cancel()
 		last.message = report.Scrub(last.message, *in.AuthenticationCode1, *in.AuthenticationCode2)
 		o.RequestID = last.requestID
 		result := resultError
 		if last.class == classUnknown {
 			result = resultNoAnswer
-			unanswered = true
+			t.unanswered = true
+			if d.Token != nil {
+				// IAM may have accepted steps step-1 and step: the next codes must be
+				// for steps after them.
+				t.minStep = step + 2
+			}
 		}
-		r.journal(d, attempt, result, last.code, last.requestID)
-		r.log.Debug("attempt", "serial", d.SerialNumber, "attempt", attempt, "result", result,
+		r.journal(d, t.attempt, result, last.code, last.requestID)
+		r.log.Debug("attempt", "serial", d.SerialNumber, "attempt", t.attempt, "result", result,
 			"error_code", last.code, "error", last.message, "request_id", last.requestID,
 			"ms", time.Since(sent).Milliseconds())
 
@@ -365,52 +552,60 @@ func (r *runner) device(d plan.Device) report.Outcome {
 		case classThrottled:
 			r.throttle.Add(1)
 			r.lim.throttled(epoch)
-			throttles++
-			if throttles >= r.opts.MaxThrottledAttempts {
-				return r.failed(&o, last, unanswered, attempt, finish)
+			t.throttles++
+			if t.throttles >= r.opts.MaxThrottledAttempts {
+				return r.failed(t, last)
 			}
-			wait = jitter(throttleBackoffBase, throttleBackoffMax, throttles)
+			wait = jitter(throttleBackoffBase, throttleBackoffMax, t.throttles)
 		case classRetry, classUnknown:
-			tries++
-			if tries >= r.opts.MaxAttempts {
-				return r.failed(&o, last, unanswered, attempt, finish)
+			t.tries++
+			if t.tries >= r.opts.MaxAttempts {
+				return r.failed(t, last)
 			}
-			wait = jitter(r.opts.BackoffBase, r.opts.BackoffMax, tries)
+			wait = jitter(r.opts.BackoffBase, r.opts.BackoffMax, t.tries)
+			if last.class == classUnknown && d.Token != nil {
+				wait = 0 // the wait for fresh codes is longer than any backoff
+			}
 		case classCredentials:
 			r.stopRun(fmt.Errorf("%w: IAM answered %s", ErrCredentials, last.code))
 			o.Status, o.ErrorCode = report.NotAttempted, last.code
 			o.ErrorMessage = "IAM refused the credentials, so the run stopped: " + last.message
-			if unanswered {
+			if t.unanswered {
 				o.Status = report.InDoubt
 				o.ErrorMessage = "an earlier attempt got no answer and IAM may have applied it; then IAM refused the credentials"
 			}
-			return finish()
+			t.finish()
+			return true
 		default:
-			return r.failed(&o, last, unanswered, attempt, finish)
+			return r.failed(t, last)
 		}
-		select {
-		case <-time.After(wait):
-		case <-r.stopCtx.Done():
+		if wait > 0 {
+			r.opts.Sleep(r.stopCtx, wait)
 		}
 	}
 }
 
 // failed finishes a device on its last error. Codes rejected after an unanswered
 // attempt are most likely codes that attempt used: the device is in doubt, not failed.
-func (r *runner) failed(o *report.Outcome, last attemptError, unanswered bool, attempt int, finish func() report.Outcome) report.Outcome {
+// A token device's fresh codes cannot have been used, so their rejection is a failure.
+func (r *runner) failed(t *task, last attemptError) bool {
+	o := &t.o
 	o.Status, o.ErrorCode, o.ErrorMessage = report.Failed, last.code, last.message
 	switch {
-	case unanswered && last.code == "InvalidAuthenticationCode":
+	case t.unanswered && last.code == "InvalidAuthenticationCode" && t.fresh:
+		o.ErrorMessage = "an earlier attempt got no answer, and IAM rejects fresh codes too (IAM said: " + last.message + ")"
+	case t.unanswered && last.code == "InvalidAuthenticationCode":
 		o.Status = report.InDoubt
 		o.ErrorMessage = "an earlier attempt got no answer, and IAM now rejects the codes, most likely because that attempt used them: " +
 			"the device is probably resynced; confirm by signing in with it (IAM said: " + last.message + ")"
 	case last.class == classUnknown && !last.answered:
 		o.Status = report.InDoubt
-		o.ErrorMessage = fmt.Sprintf("no answer after %d attempts; IAM may have applied one (last: %s)", attempt, last.message)
+		o.ErrorMessage = fmt.Sprintf("no answer after %d attempts; IAM may have applied one (last: %s)", t.attempt, last.message)
 	case last.class == classThrottled:
 		o.ErrorMessage = fmt.Sprintf("throttled %d times in a row: %s", r.opts.MaxThrottledAttempts, last.message)
 	}
-	return finish()
+	t.finish()
+	return true
 }
 
 func (r *runner) journal(d plan.Device, attempt int, result, code, rid string) {
@@ -421,15 +616,15 @@ func (r *runner) journal(d plan.Device, attempt int, result, code, rid string) {
 	}
 }
 
-func (r *runner) tokenCodes(d plan.Device) (string, string, error) {
+func (r *runner) tokenCodes(d plan.Device, now time.Time) (string, string, error) {
 	if r.opts.Codes == nil {
 		return "", "", errors.New("device codes come from a token, but no token source is configured")
 	}
-	now := time.Now()
-	if r.opts.Clock != nil {
-		now = r.opts.Clock.Now()
+	ctx, cancel := r.stopCtx, context.CancelFunc(func() {})
+	if tc, ok := r.opts.Codes.(toucher); !ok || !tc.NeedsTouch(d) {
+		// A touch has the source's own timeout, longer than a request's.
+		ctx, cancel = context.WithTimeout(r.stopCtx, r.opts.Timeout)
 	}
-	ctx, cancel := context.WithTimeout(r.stopCtx, r.opts.Timeout)
 	defer cancel()
 	c1, c2, err := r.opts.Codes.Codes(ctx, d, now)
 	if err != nil {

@@ -289,6 +289,9 @@ type DeviceState struct {
 	RequestID  string // of the successful attempt
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// LastSent is the host time of the last attempt's intent: a token device in doubt
+	// waits for codes of a later time step.
+	LastSent time.Time
 	// Unanswered: some attempt has no recorded answer (the process died, the reply was
 	// lost, or IAM failed mid-request), so IAM may have applied it.
 	Unanswered bool
@@ -310,6 +313,7 @@ func (r *Resume) apply(rec *record) {
 			d.StartedAt = rec.Time
 		}
 		d.Attempts = max(d.Attempts, rec.Attempt)
+		d.LastSent = rec.Time
 		if d.open == nil {
 			d.open = map[int]bool{}
 		}

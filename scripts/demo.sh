@@ -5,16 +5,17 @@
 # resynced device signs in again, prints where the reports are, and stops the simulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tb=$PWD/bin/tokenbatch
+tb=${TOKENBATCH_BIN:-$PWD/bin/tokenbatch}
 fleet=samples/fleet.json
-out=demo-out
+out=${DEMO_OUT:-demo-out}
 rm -rf "$out"
 mkdir -p "$out"
 chmod 700 "$out"
 
 # Only loopback, and none of the user's own AWS configuration.
 export AWS_EC2_METADATA_DISABLED=true
-export AWS_CONFIG_FILE=$PWD/$out/aws-config AWS_SHARED_CREDENTIALS_FILE=$PWD/$out/aws-credentials
+out=$(cd "$out" && pwd)
+export AWS_CONFIG_FILE=$out/aws-config AWS_SHARED_CREDENTIALS_FILE=$out/aws-credentials
 : >"$AWS_CONFIG_FILE"; : >"$AWS_SHARED_CREDENTIALS_FILE"
 unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_IAM AWS_CA_BUNDLE
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
@@ -53,7 +54,8 @@ set +e
 "$tb" plan --manifest "$out/manifest.csv" --endpoint-url "$url" --check-iam
 rc=$?
 set -e
-echo "(plan exit code $rc: 252 means the manifest has errors and nothing would be sent without --skip-invalid)"
+[ $rc -eq 252 ] || { echo "demo: plan exited $rc, expected 252 for the broken rows" >&2; exit 1; }
+echo "(plan exit code 252: the manifest has errors, and nothing would be sent without --skip-invalid)"
 
 step "bob signs in with his token before the resync (expected to fail: his token drifted)"
 at=$(date -u -d '+30 seconds' +%Y-%m-%dT%H:%M:%SZ)
@@ -64,18 +66,24 @@ signin() {
     --token-code "$1" --query 'Credentials.Expiration' --output text
 }
 [ -x /usr/bin/aws ] || { echo "demo: the AWS CLI v2 (/usr/bin/aws) is missing: run 'make deps'" >&2; exit 1; }
-signin "$(bobcode "$at")" && echo "unexpected: bob signed in before the resync" || echo "as expected, bob could not sign in"
+if signin "$(bobcode "$at")"; then
+  echo "demo: bob signed in before the resync; the sample fleet should have his token drifted" >&2
+  exit 1
+fi
+echo "as expected, bob could not sign in"
 
-step "the run: tokenbatch run --skip-invalid (valid rows only)"
+step "the run: tokenbatch run --check-iam --skip-invalid (valid rows only)"
 set +e
-"$tb" run --manifest "$out/manifest.csv" --endpoint-url "$url" --skip-invalid --report-dir "$out/reports"
+"$tb" run --manifest "$out/manifest.csv" --endpoint-url "$url" --check-iam --skip-invalid --report-dir "$out/reports"
 rc=$?
 set -e
-echo "(run exit code $rc: 1 means some device did not succeed; the report says which and why)"
+[ $rc -eq 1 ] || { echo "demo: run exited $rc, expected 1 (the wrong codes and grace's token fail)" >&2; exit 1; }
+echo "(run exit code 1: some device did not succeed; the report says which and why)"
 
 step "bob signs in again after the resync"
 at=$(date -u -d '+30 seconds' +%Y-%m-%dT%H:%M:%SZ)
-signin "$(bobcode "$at")" >/dev/null && echo "bob signed in: session credentials issued"
+signin "$(bobcode "$at")" >/dev/null || { echo "demo: bob could not sign in after the resync" >&2; exit 1; }
+echo "bob signed in: session credentials issued"
 
 step "reports"
 ls -l "$out/reports"
