@@ -7,12 +7,15 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base32"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-piv/piv-go/v2/piv"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 	"github.com/tokenbatch/tokenbatch/internal/vpcdtest"
 	"github.com/tokenbatch/tokenbatch/pcsc"
 	"github.com/tokenbatch/tokenbatch/vyubikey"
@@ -45,6 +48,28 @@ func TestYkmanInfoAndCodes(t *testing.T) {
 		t.Fatalf("ykman oath accounts code: %v\n%s", err, out)
 	}
 	t.Logf("ykman oath accounts code:\n%s", regexp.MustCompile(`\d{6,8}`).ReplaceAllString(string(out), "******"))
+	// ykman asked for the code of its own time step: it must be the RFC 6238 code of the
+	// step before, at or after the test's (ykman ran in between).
+	now := time.Now()
+	for name, seed := range map[string][]byte{"alice": rfcSeed, "bob": []byte("another secret seed!")} {
+		m := regexp.MustCompile(`(?m)^Amazon Web Services:` + name + `@123456789012\s+(\d{6})\s*$`).FindSubmatch(out)
+		if m == nil {
+			t.Errorf("ykman shows no code for %s", name)
+			continue
+		}
+		ok := false
+		for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second} {
+			want, err := totp.GenerateCodeCustom(base32.StdEncoding.EncodeToString(seed), now.Add(d),
+				totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok = ok || want == string(m[1])
+		}
+		if !ok {
+			t.Errorf("ykman's code for %s is not the RFC 6238 code of the current time step", name)
+		}
+	}
 }
 
 func TestPIVAttestation(t *testing.T) {
