@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
@@ -184,19 +185,29 @@ func executeBatch(ctx context.Context, stdio IO, awsOpts *awscfg.Options, o *bat
 	if err := awscfg.Retrieve(ctx, cfg); err != nil {
 		return planAWSExit(err, "")
 	}
-	// The caller's account must be the plan's: hardware serials do not name an account,
-	// and the journal is bound to it. The call also sets IAM's clock for token codes.
-	account, err := batchCallerAccount(ctx, cfg)
+	// The caller's account must be the plan's (offline plans too: their rows' account),
+	// or the codes would go to another account. The call also sets IAM's clock for
+	// token codes.
+	account, partition, err := batchCallerAccount(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	if p.AccountID != "" && account != p.AccountID {
-		return exitf(ExitConfig, "the plan is for account %s, but the credentials are for account %s; nothing was sent\nuse credentials of account %s, or plan again",
-			p.AccountID, account, p.AccountID)
+	if err := batchCheckAccount(p, account, partition); err != nil {
+		return err
+	}
+	if p.AccountID == "" {
+		// No row names an account (hardware serials only): the plan is bound to the
+		// credentials' account here, and the journal records it, so a resume with
+		// other credentials is refused.
+		log.Info("the plan names no account: resyncing in the credentials' account", "account", account)
 	}
 
-	header := executor.Header{ManifestDigest: p.ManifestDigest, AccountID: account, Partition: p.Partition,
+	header := executor.Header{ManifestDigest: p.ManifestDigest, AccountID: account, Partition: partition,
 		Source: p.Source, Devices: p.Len()}
+	if p.ManifestDigest == "" {
+		// Token plans have no manifest: bind the journal to their devices instead.
+		header.DevicesDigest = executor.DevicesDigest(p)
+	}
 	var (
 		journal *executor.Journal
 		resume  *executor.Resume
@@ -344,8 +355,9 @@ func batchReportDir(dir string) (string, error) {
 	}
 }
 
-// callerAccount asks STS for the credentials' account. Refused credentials are 253.
-func batchCallerAccount(ctx context.Context, cfg aws.Config) (string, error) {
+// batchCallerAccount asks STS for the credentials' account and partition. Refused
+// credentials are 253.
+func batchCallerAccount(ctx context.Context, cfg aws.Config) (account, partition string, err error) {
 	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		d := awscfg.Describe(err, "GetCallerIdentity")
@@ -353,12 +365,27 @@ func batchCallerAccount(ctx context.Context, cfg aws.Config) (string, error) {
 		if d.Code == ExitOther {
 			code = ExitOther // the endpoint could not be reached
 		}
-		return "", &ExitError{Code: code, Err: fmt.Errorf("cannot tell which account the credentials belong to: %s; nothing was sent", d.Message)}
+		return "", "", &ExitError{Code: code, Err: fmt.Errorf("cannot tell which account the credentials belong to: %s; nothing was sent", d.Message)}
 	}
-	if aws.ToString(out.Account) == "" {
-		return "", exitf(ExitConfig, "sts get-caller-identity returned no account; nothing was sent")
+	a, perr := arn.Parse(aws.ToString(out.Arn))
+	if perr != nil || aws.ToString(out.Account) == "" {
+		return "", "", exitf(ExitConfig, "sts get-caller-identity returned no account; nothing was sent")
 	}
-	return aws.ToString(out.Account), nil
+	return aws.ToString(out.Account), a.Partition, nil
+}
+
+// batchCheckAccount refuses credentials of another account or partition than the
+// plan's (253).
+func batchCheckAccount(p *plan.Plan, account, partition string) error {
+	switch {
+	case p.AccountID != "" && account != p.AccountID:
+		return exitf(ExitConfig, "the plan is for account %s, but the credentials are for account %s; nothing was sent\nuse credentials of account %s, or plan again",
+			p.AccountID, account, p.AccountID)
+	case p.Partition != "" && partition != p.Partition:
+		return exitf(ExitConfig, "the plan is for partition %s, but the credentials are for partition %s; nothing was sent\nuse credentials of the %s partition, or plan again",
+			p.Partition, partition, p.Partition)
+	}
+	return nil
 }
 
 func batchLogger(w io.Writer, format string, level slog.Level) *slog.Logger {

@@ -378,6 +378,7 @@ func printPlanJSON(w io.Writer, p *plan.Plan) error {
 		CreatedAt      time.Time      `json:"created_at"`
 		AccountID      string         `json:"account_id,omitempty"`
 		Partition      string         `json:"partition,omitempty"`
+		Offline        bool           `json:"offline,omitempty"`
 		Source         string         `json:"source"`
 		ManifestDigest string         `json:"manifest_digest,omitempty"`
 		MaxCodeAge     string         `json:"max_code_age"`
@@ -385,7 +386,7 @@ func printPlanJSON(w io.Writer, p *plan.Plan) error {
 		ErrorRows      int            `json:"error_rows"`
 		Problems       []plan.Problem `json:"problems"`
 		Omitted        map[string]int `json:"omitted_problems,omitempty"`
-	}{p.CreatedAt, p.AccountID, p.Partition, p.Source, p.ManifestDigest, p.MaxCodeAge.String(), p.Len(), p.ErrorRows(), problems, p.OmittedProblems})
+	}{p.CreatedAt, p.AccountID, p.Partition, p.Offline, p.Source, p.ManifestDigest, p.MaxCodeAge.String(), p.Len(), p.ErrorRows(), problems, p.OmittedProblems})
 	if err != nil {
 		return err
 	}
@@ -469,9 +470,13 @@ func printPlanTable(w io.Writer, p *plan.Plan) error {
 			row(cells(toPlanRow(i, p.Device(i))))
 		}
 	}
-	if p.AccountID != "" {
+	switch {
+	case p.AccountID != "" && p.Offline:
+		// The rows' account, which apply will hold the credentials to.
+		fmt.Fprintf(bw, "%s to resync in account %s (offline: account not checked)", planPlural(p.Len(), "device"), p.AccountID)
+	case p.AccountID != "":
 		fmt.Fprintf(bw, "%s to resync in account %s", planPlural(p.Len(), "device"), p.AccountID)
-	} else {
+	default:
 		fmt.Fprintf(bw, "%s to resync (account not checked)", planPlural(p.Len(), "device"))
 	}
 	if p.HasErrors() {

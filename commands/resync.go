@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -21,6 +20,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tokenbatch/tokenbatch/awscfg"
+	"github.com/tokenbatch/tokenbatch/executor"
+	"github.com/tokenbatch/tokenbatch/plan"
+	"github.com/tokenbatch/tokenbatch/report"
 )
 
 // resyncOptions are the options of `tokenbatch resync-mfa-device`, the AWS CLI's
@@ -46,19 +48,18 @@ type resyncInput struct {
 }
 
 // resyncMembers lists the request's members in the service model's order, with their
-// flags and IAM's constraints (botocore's service model; the AWS CLI checks only the
-// minimum lengths, tokenbatch all of them).
+// flags and IAM's constraints (plan's checks; the AWS CLI checks only the minimum
+// lengths, tokenbatch all of them).
 var resyncMembers = []struct {
 	Name, Flag string
-	Min, Max   int
-	Pattern    *regexp.Regexp
+	Check      func(string) error // returns nil or a *plan.RuleError
 	Secret     bool
 	Doc        string
 }{
-	{"UserName", "user-name", 1, 128, regexp.MustCompile(`^[\w+=,.@-]+$`), false, "The name of the user whose MFA device you want to resynchronize."},
-	{"SerialNumber", "serial-number", 9, 256, regexp.MustCompile(`^[\w+=/:,.@-]+$`), false, "Serial number that uniquely identifies the MFA device."},
-	{"AuthenticationCode1", "authentication-code1", 6, 6, regexp.MustCompile(`^[\d]+$`), true, "An authentication code emitted by the device."},
-	{"AuthenticationCode2", "authentication-code2", 6, 6, regexp.MustCompile(`^[\d]+$`), true, "A subsequent authentication code emitted by the device."},
+	{"UserName", "user-name", plan.CheckUserName, false, "The name of the user whose MFA device you want to resynchronize."},
+	{"SerialNumber", "serial-number", plan.CheckSerialNumber, false, "Serial number that uniquely identifies the MFA device."},
+	{"AuthenticationCode1", "authentication-code1", plan.CheckCode, true, "An authentication code emitted by the device."},
+	{"AuthenticationCode2", "authentication-code2", plan.CheckCode, true, "A subsequent authentication code emitted by the device."},
 }
 
 func (in *resyncInput) field(name string) *string {
@@ -236,13 +237,14 @@ func runResync(ctx context.Context, stdio IO, o *resyncOptions) error {
 		SerialNumber:        aws.String(o.Input.SerialNumber),
 		AuthenticationCode1: aws.String(o.Input.AuthenticationCode1),
 		AuthenticationCode2: aws.String(o.Input.AuthenticationCode2),
-	})
+	}, executor.ScrubLog(o.Input.AuthenticationCode1, o.Input.AuthenticationCode2))
 	if err != nil {
 		if code := SignalExit(ctx); code != 0 {
 			return &ExitError{Code: code}
 		}
 		e := awscfg.DescribeCall(err, "ResyncMFADevice", attempts.Attempts(), maxAttempts)
-		return cliFail(stdio.ErrOut, e.Code, e.Message)
+		// IAM's messages echo submitted values, in forms Redact's patterns may miss.
+		return cliFail(stdio.ErrOut, e.Code, report.Scrub(e.Message, o.Input.AuthenticationCode1, o.Input.AuthenticationCode2))
 	}
 	if err := o.Output.Print(stdio.Out, "ResyncMFADevice", out); err != nil {
 		return cliError(stdio.ErrOut, err, "ResyncMFADevice")
@@ -427,19 +429,20 @@ func (in *resyncInput) validate(fromJSON bool, set map[string]bool) []string {
 	}
 	for _, m := range resyncMembers {
 		v := *in.field(m.Name)
-		n := len([]rune(v))
+		var re *plan.RuleError
+		if !errors.As(m.Check(v), &re) {
+			continue
+		}
+		// The CLI's wording (botocore's), not plan's: the block reads as the CLI's.
 		switch {
-		case n < m.Min:
-			msgs = append(msgs, fmt.Sprintf("Invalid length for parameter %s, value: %d, valid min length: %d", m.Name, n, m.Min))
-		case n > m.Max:
-			msgs = append(msgs, fmt.Sprintf("Invalid length for parameter %s, value: %d, valid max length: %d", m.Name, n, m.Max))
-		case !m.Pattern.MatchString(v):
-			if m.Secret {
-				msgs = append(msgs, fmt.Sprintf("Invalid value for parameter %s: must be six digits", m.Name))
-			} else {
-				msgs = append(msgs, fmt.Sprintf("Invalid value for parameter %s, value: %s, valid pattern: %s", m.Name, v,
-					strings.TrimSuffix(strings.TrimPrefix(m.Pattern.String(), "^"), "$")))
-			}
+		case re.TooShort():
+			msgs = append(msgs, fmt.Sprintf("Invalid length for parameter %s, value: %d, valid min length: %d", m.Name, re.Length, re.Min))
+		case re.TooLong():
+			msgs = append(msgs, fmt.Sprintf("Invalid length for parameter %s, value: %d, valid max length: %d", m.Name, re.Length, re.Max))
+		case m.Secret:
+			msgs = append(msgs, fmt.Sprintf("Invalid value for parameter %s: must be six digits", m.Name))
+		default:
+			msgs = append(msgs, fmt.Sprintf("Invalid value for parameter %s, value: %s, valid pattern: %s", m.Name, v, re.Pattern))
 		}
 	}
 	return msgs

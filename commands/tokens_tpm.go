@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/aws/smithy-go"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
+	"github.com/tokenbatch/tokenbatch/internal/secret"
 	"github.com/tokenbatch/tokenbatch/plan"
 	"github.com/tokenbatch/tokenbatch/tpmtoken"
 )
@@ -78,7 +76,7 @@ func (o *tpmOptions) secret(stdio IO, prompt string, confirm, stdinFree bool) ([
 	if len(a) == 0 {
 		return nil, exitf(ExitUsage, "the authValue is empty; type one, or leave out --tpm-key-auth")
 	}
-	if confirm && o.readSecret == nil && isTerminal(stdio.In) {
+	if confirm && o.readSecret == nil && secret.IsTerminal(stdio.In) {
 		b, err := read("Again: ")
 		if err != nil {
 			clear(a)
@@ -94,58 +92,19 @@ func (o *tpmOptions) secret(stdio IO, prompt string, confirm, stdinFree bool) ([
 	return a, nil
 }
 
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
 func readSecret(stdio IO, prompt string, stdinFree bool) ([]byte, error) {
-	if f, ok := stdio.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return readPassword(f, stdio.ErrOut, prompt)
-	}
-	if stdinFree && stdio.In != nil {
-		return readLine(stdio.In)
-	}
-	tty, err := os.Open("/dev/tty")
-	if err != nil {
+	// No prompt before a piped authValue: nobody is there to read it.
+	p := secret.Prompter{In: stdio.In, Out: stdio.ErrOut, Line: stdinFree && stdio.In != nil, TTY: true}
+	b, err := p.Read(prompt)
+	switch {
+	case errors.Is(err, secret.ErrEndOfInput):
+		return nil, nil // reported as an empty authValue
+	case errors.Is(err, secret.ErrNoTerminal):
 		return nil, exitf(ExitUsage, "--tpm-key-auth needs a terminal to prompt on, or the authValue on standard input")
-	}
-	defer tty.Close()
-	return readPassword(tty, stdio.ErrOut, prompt)
-}
-
-func readPassword(f *os.File, errOut io.Writer, prompt string) ([]byte, error) {
-	fmt.Fprint(errOut, prompt)
-	b, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(errOut)
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("reading the authValue: %w", err)
 	}
 	return b, nil
-}
-
-// readLine reads up to a newline one byte at a time, so that nothing after the
-// line is consumed.
-func readLine(r io.Reader) ([]byte, error) {
-	var line []byte
-	var c [1]byte
-	for len(line) < 1024 {
-		n, err := r.Read(c[:])
-		if n == 1 {
-			if c[0] == '\n' {
-				break
-			}
-			line = append(line, c[0])
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			clear(line)
-			return nil, fmt.Errorf("reading the authValue: %w", err)
-		}
-	}
-	return bytes.TrimSuffix(line, []byte("\r")), nil
 }
 
 // tpmExit gives tpmtoken's errors their exit codes.

@@ -2,9 +2,6 @@ package commands
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -131,7 +128,8 @@ func readSeedFile(stdio IO, name string) ([]byte, error) {
 	} else {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, exitf(ExitUsage, "opening the seed file: %v", errors.Unwrap(err))
+			// *PathError names the file and the cause; it holds no content.
+			return nil, exitf(ExitUsage, "opening the seed file: %v; check --seed-file", err)
 		}
 		defer f.Close()
 		r = f
@@ -149,20 +147,17 @@ func readSeedFile(stdio IO, name string) ([]byte, error) {
 	return buf[:n], nil
 }
 
+// verifyImport compares the TPM's code with the one computed from the seed.
 func verifyImport(tpm *tpmtoken.TPM, e tpmtoken.Entry, seed, keyAuth []byte) error {
 	const step = 1
 	codes, err := tpm.Codes(e.Key, keyAuth, tpmtoken.Digits, step)
 	if err != nil {
 		return err
 	}
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], step)
-	m := hmac.New(sha1.New, seed)
-	m.Write(msg[:])
-	sum := m.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	want := fmt.Sprintf("%06d", (binary.BigEndian.Uint32(sum[off:off+4])&0x7fffffff)%1000000)
-	clear(sum)
+	want, err := tpmtoken.SeedCode(seed, step, tpmtoken.Digits)
+	if err != nil {
+		return err
+	}
 	if codes[0] != want {
 		return errors.New("the tpm's key does not compute the seed's codes; the import was removed, keep the seed")
 	}

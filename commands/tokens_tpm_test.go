@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/tokenbatch/tokenbatch/executor"
+	"github.com/tokenbatch/tokenbatch/iamsim"
 	"github.com/tokenbatch/tokenbatch/iamsim/simtest"
 	"github.com/tokenbatch/tokenbatch/internal/testenv"
 	"github.com/tokenbatch/tokenbatch/tpmtoken"
@@ -149,6 +150,15 @@ func TestTokensProvisionTPM(t *testing.T) {
 	if !strings.Contains(errOut.String(), "CreateVirtualMFADevice") {
 		t.Errorf("--debug logged no requests: %q", errOut.String())
 	}
+	// One log per request (the SDK's, redacted), not a second from a middleware.
+	for _, action := range []string{"Action=CreateVirtualMFADevice&", "Action=EnableMFADevice&"} {
+		if n := strings.Count(errOut.String(), action); n != 1 {
+			t.Errorf("--debug logged %s %d times, want once", action, n)
+		}
+	}
+	if !strings.Contains(errOut.String(), "AuthenticationCode1=<redacted>") {
+		t.Errorf("--debug did not redact the codes")
+	}
 	ds, ok := sim.Server.Device(serial)
 	if !ok || ds.UserName != "bob" || ds.DriftSteps != 0 {
 		t.Fatalf("device in iam: %+v, %v; want enabled for bob with no drift", ds, ok)
@@ -242,6 +252,117 @@ func TestTokensProvisionTPMUndo(t *testing.T) {
 	}
 	if len(sim.Ledger()) != n {
 		t.Error("iam was called although the tpm could not be opened")
+	}
+}
+
+// TestTokensProvisionTPMLostEnableReply loses IAM's answer to EnableMFADevice after
+// the device was enabled: the device and its key must both stay, since the key is
+// the only source of the enabled device's codes.
+func TestTokensProvisionTPMLostEnableReply(t *testing.T) {
+	sw := tpmtest.Start(t)
+	sim := simtest.Start(t, simtest.Options{})
+	sim.Server.SetFaults(iamsim.Faults{LostReply: 1, Actions: []string{"EnableMFADevice"}})
+	store := filepath.Join(t.TempDir(), "tpm-store")
+	provision := func(o *tokensProvisionTPMOptions, device string) (string, error) {
+		o.TPM.Device, o.TPM.Store = sw.Addr, store
+		o.UserName, o.DeviceName = "bob", device
+		var out, errOut bytes.Buffer
+		err := runTokensProvisionTPM(context.Background(), IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, o)
+		return out.String() + errOut.String(), err
+	}
+	keptAndWorks := func(serial string) {
+		t.Helper()
+		if ds, ok := sim.Server.Device(serial); !ok || ds.UserName != "bob" {
+			t.Fatalf("%s in iam: %+v, %v; want enabled for bob", serial, ds, ok)
+		}
+		st, err := tpmtoken.OpenStore(store, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := st.Get(serial)
+		if err != nil {
+			t.Fatalf("the key of the enabled device was removed: %v", err)
+		}
+		tpm, err := tpmtoken.Open(sw.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tpm.Close()
+		// A sign-in with the kept key's code, a step after the ones the enable used.
+		sim.Server.Clock().Advance(30 * time.Second)
+		codes, err := tpm.Codes(e.Key, nil, tpmtoken.Digits, tpmtoken.Step(sim.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob := sim.Fleet.AccessKeys[2]
+		stsc := sts.NewFromConfig(sim.ConfigWithKey(t, bob.AccessKeyID, bob.SecretAccessKey, ""))
+		if _, err := stsc.GetSessionToken(context.Background(), &sts.GetSessionTokenInput{SerialNumber: aws.String(serial), TokenCode: aws.String(codes[0])}); err != nil {
+			t.Errorf("GetSessionToken with the kept key's code: %v", err)
+		}
+	}
+
+	// IAM can be asked: the enable went through, so this is a success.
+	o := simAWS(t, sim.URL, sim.AccessKeyID, sim.SecretAccessKey)
+	out, err := provision(&o, "bob-lost")
+	if err != nil {
+		t.Fatalf("provision-tpm with the enable's reply lost: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "enabled for bob") || !strings.Contains(out, "kept") {
+		t.Errorf("output does not say the device is enabled and kept: %q", out)
+	}
+	keptAndWorks("arn:aws:iam::123456789012:mfa/bob-lost")
+
+	// IAM cannot be asked (ListMFADevices denied): the undo finds the device in use
+	// and keeps it and its key, and says so.
+	if err := sim.Server.AddKey(iamsim.AccessKey{AccessKeyID: "AKIAINOLISTEXAMPLE01", SecretAccessKey: "noListMFADevicesSecret/EXAMPLEKEY",
+		UserName: "mfa-admin", DenyActions: []string{"iam:ListMFADevices"}}); err != nil {
+		t.Fatal(err)
+	}
+	o = simAWS(t, sim.URL, "AKIAINOLISTEXAMPLE01", "noListMFADevicesSecret/EXAMPLEKEY")
+	out, err = provision(&o, "bob-unknown")
+	if err == nil || !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), "key is kept") {
+		t.Fatalf("provision-tpm with the enable's reply lost and no ListMFADevices: %v, want an error saying the device and key are kept\n%s", err, out)
+	}
+	if strings.Contains(err.Error(), "delete-virtual-mfa-device") {
+		t.Errorf("the error advises a delete that cannot work on an enabled device: %v", err)
+	}
+	keptAndWorks("arn:aws:iam::123456789012:mfa/bob-unknown")
+
+	var actions []string
+	for _, e := range sim.Ledger() {
+		actions = append(actions, e.Action+":"+e.Outcome+":"+e.Fault)
+	}
+	want := "CreateVirtualMFADevice:ok: EnableMFADevice:ok:lost-reply GetSessionToken:ok: " +
+		"CreateVirtualMFADevice:ok: EnableMFADevice:ok:lost-reply DeleteVirtualMFADevice:DeleteConflict: GetSessionToken:ok:"
+	if got := strings.Join(actions, " "); got != want {
+		t.Errorf("ledger\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestTokensProvisionTPMAWSExit checks that the aws configuration's errors keep the
+// AWS CLI's exit codes, and that nothing is created in IAM.
+func TestTokensProvisionTPMAWSExit(t *testing.T) {
+	sw := tpmtest.Start(t)
+	for _, c := range []struct {
+		name string
+		set  func(*tokensProvisionTPMOptions)
+		code int
+	}{
+		{"bad endpoint", func(o *tokensProvisionTPMOptions) { o.AWS.EndpointURL = "not a url" }, ExitUsage},
+		{"missing profile", func(o *tokensProvisionTPMOptions) { o.AWS.Profile = "no-such-profile" }, ExitOther},
+		{"no credentials", func(o *tokensProvisionTPMOptions) { testenv.AWSEnv(t, "", "") }, ExitConfig},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := simAWS(t, "http://127.0.0.1:1", "AKIAIOSFODNN7EXAMPLE", "secret")
+			o.TPM.Device, o.TPM.Store = sw.Addr, filepath.Join(t.TempDir(), "s")
+			o.UserName, o.DeviceName = "bob", "bob-tpm"
+			c.set(&o)
+			err := runTokensProvisionTPM(context.Background(), IO{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard}, &o)
+			var ee *ExitError
+			if !errors.As(err, &ee) || ee.Code != c.code {
+				t.Errorf("%v, want exit %d", err, c.code)
+			}
+		})
 	}
 }
 
@@ -419,6 +540,7 @@ func TestTokensImportTPMBadInput(t *testing.T) {
 		{tokensImportTPMOptions{Serial: "arn:aws:iam::123456789012:mfa/a", UserName: "a", SeedFile: f + ".missing"}, ExitUsage},
 		{tokensImportTPMOptions{Serial: "arn:aws:iam::123456789012:mfa/a", UserName: "a", SeedFile: f}, ExitUsage},
 	} {
+		missing := strings.HasSuffix(c.o.SeedFile, ".missing")
 		c.o.TPM.Store = store
 		err := runTokensImportTPM(context.Background(), IO{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard}, &c.o)
 		var ee *ExitError
@@ -427,6 +549,9 @@ func TestTokensImportTPMBadInput(t *testing.T) {
 		}
 		if err != nil && strings.Contains(strings.ToUpper(err.Error()), "JBSWY3DP") {
 			t.Errorf("the error quotes the seed: %v", err)
+		}
+		if missing && (err == nil || !strings.Contains(err.Error(), c.o.SeedFile)) {
+			t.Errorf("a missing seed file: %v, want an error naming %s", err, c.o.SeedFile)
 		}
 	}
 }

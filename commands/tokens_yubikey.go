@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
+	"github.com/tokenbatch/tokenbatch/internal/secret"
 	"github.com/tokenbatch/tokenbatch/pcsc"
 	"github.com/tokenbatch/tokenbatch/plan"
 	"github.com/tokenbatch/tokenbatch/ykoath"
@@ -81,19 +81,14 @@ func (o *yubikeyOptions) options(stdio IO) (yubikey.Options, error) {
 // key. Without a terminal the key is reported as needing --oath-password.
 func terminalPassword(stdio IO) yubikey.PasswordFunc {
 	var mu sync.Mutex // keys are read in parallel; one prompt at a time
+	p := secret.Prompter{In: stdio.In, Out: stdio.ErrOut}
 	return func(ctx context.Context, serial string) ([]byte, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		f, ok := stdio.In.(*os.File)
-		if stdio.In == nil {
-			f, ok = os.Stdin, true
-		}
-		if !ok || !term.IsTerminal(int(f.Fd())) {
+		pw, err := p.Read(fmt.Sprintf("OATH password for YubiKey %s: ", serial))
+		if errors.Is(err, secret.ErrNoTerminal) {
 			return nil, yubikey.ErrPasswordNeeded
 		}
-		fmt.Fprintf(stdio.ErrOut, "OATH password for YubiKey %s: ", serial)
-		pw, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stdio.ErrOut)
 		if err != nil {
 			return nil, fmt.Errorf("reading the oath password: %w", err)
 		}

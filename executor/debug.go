@@ -2,13 +2,18 @@ package executor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/tokenbatch/tokenbatch/report"
 )
 
 // DebugMiddleware logs every request and response at debug level: operation, URL,
@@ -41,4 +46,24 @@ func DebugMiddleware(log *slog.Logger) func(*middleware.Stack) error {
 				return out, md, err
 			}), middleware.After)
 	}
+}
+
+// ScrubLog is a per-call option of an IAM client: the SDK's own log of the call
+// (--debug dumps request and response bodies) goes through report.Scrub with the
+// call's codes, since IAM's error bodies echo them in forms awscfg.Redact cannot know.
+func ScrubLog(codes ...string) func(*iam.Options) {
+	return func(o *iam.Options) {
+		if o.Logger != nil {
+			o.Logger = scrubLogger{next: o.Logger, codes: codes}
+		}
+	}
+}
+
+type scrubLogger struct {
+	next  logging.Logger
+	codes []string
+}
+
+func (l scrubLogger) Logf(c logging.Classification, format string, v ...any) {
+	l.next.Logf(c, "%s", report.Scrub(fmt.Sprintf(format, v...), l.codes...))
 }

@@ -513,7 +513,7 @@ func (r *runner) device(t *task) bool {
 		sent := time.Now()
 		r.markStart(sent)
 		reqCtx, cancel := context.WithTimeout(context.WithoutCancel(r.stopCtx), r.opts.Timeout)
-		out, err := r.api.ResyncMFADevice(reqCtx, in)
+		out, err := r.api.ResyncMFADevice(reqCtx, in, ScrubLog(*in.AuthenticationCode1, *in.AuthenticationCode2))
 		r.requests.Add(1)
 		r.markEnd()
 		if err == nil {

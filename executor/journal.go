@@ -3,12 +3,15 @@ package executor
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -27,7 +30,8 @@ var (
 	ErrJournalExists = errors.New("report directory already holds a journal")
 	// ErrNoJournal: --resume was given a directory without a journal.
 	ErrNoJournal = errors.New("no journal to resume")
-	// ErrJournalMismatch: the journal belongs to another manifest or account.
+	// ErrJournalMismatch: the journal belongs to another manifest, device set, account
+	// or partition.
 	ErrJournalMismatch = errors.New("journal belongs to another run")
 	// ErrJournalCorrupt: the journal cannot be read back.
 	ErrJournalCorrupt = errors.New("journal is corrupt")
@@ -40,14 +44,45 @@ const (
 	resultNoAnswer = "no_answer" // no answer (connection lost, timeout, 5xx): may have been applied
 )
 
-// Header binds a journal to one plan: a resume must present the same manifest digest
-// and account, or it could skip or resend the wrong devices.
+// Header binds a journal to one plan: a resume must present the same source, manifest
+// digest (or, for devices found on tokens, the same devices), account and partition, or
+// it could skip or resend the wrong devices.
 type Header struct {
 	ManifestDigest string
-	AccountID      string
-	Partition      string
-	Source         string
-	Devices        int
+	// DevicesDigest binds plans without a manifest (tokens, TPM): DevicesDigest of
+	// their devices.
+	DevicesDigest string
+	AccountID     string
+	Partition     string
+	Source        string
+	Devices       int
+}
+
+// DevicesDigest is the hex SHA-256 of the sorted serial numbers of devs: what a token
+// plan, having no manifest digest, binds its journal to.
+func DevicesDigest(devs Devices) string {
+	serials := make([]string, devs.Len())
+	for i := range serials {
+		serials[i] = devs.Device(i).SerialNumber
+	}
+	slices.Sort(serials)
+	h := sha256.New()
+	for _, s := range serials {
+		h.Write([]byte(s))
+		h.Write([]byte{'\n'}) // serials never hold a newline, so the join is unambiguous
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// sourceKind is what a resume must share with the journal's source: "tokens", "tpm", or
+// "manifest" for any manifest path (the digest binds its content, and the same file may
+// be named by another path on resume).
+func sourceKind(source string) string {
+	switch source {
+	case "tokens", "tpm":
+		return source
+	}
+	return "manifest"
 }
 
 // record is one line of the journal. It never holds a code or an IAM message (messages
@@ -58,6 +93,7 @@ type record struct {
 
 	Version        int    `json:"version,omitempty"`
 	ManifestDigest string `json:"manifest_digest,omitempty"`
+	DevicesDigest  string `json:"devices_digest,omitempty"`
 	AccountID      string `json:"account_id,omitempty"`
 	Partition      string `json:"partition,omitempty"`
 	Source         string `json:"source,omitempty"`
@@ -108,7 +144,7 @@ func CreateJournal(dir string, h Header) (*Journal, error) {
 	}
 	j := &Journal{dir: dir, lock: lock, f: f}
 	err = j.append(record{Type: "header", Time: time.Now().UTC(), Version: journalVersion,
-		ManifestDigest: h.ManifestDigest, AccountID: h.AccountID, Partition: h.Partition,
+		ManifestDigest: h.ManifestDigest, DevicesDigest: h.DevicesDigest, AccountID: h.AccountID, Partition: h.Partition,
 		Source: h.Source, Devices: h.Devices, PID: os.Getpid()})
 	if err != nil {
 		j.Close()
@@ -118,7 +154,7 @@ func CreateJournal(dir string, h Header) (*Journal, error) {
 }
 
 // OpenJournal locks dir and reopens its journal to resume a run. The journal's header
-// must match h's manifest digest and account (ErrJournalMismatch). A last line cut
+// must match h's source, digests, account and partition (ErrJournalMismatch). A last line cut
 // short by a crash is dropped. It returns what the journal knows of each device.
 func OpenJournal(dir string, h Header) (*Journal, *Resume, error) {
 	lock, err := lockDir(dir)
@@ -185,13 +221,25 @@ func readJournal(r io.Reader, h Header) (*Resume, int64, error) {
 			if rec.Version != journalVersion {
 				return nil, 0, fmt.Errorf("%w: version %d, want %d", ErrJournalCorrupt, rec.Version, journalVersion)
 			}
+			if sourceKind(rec.Source) != sourceKind(h.Source) {
+				return nil, 0, fmt.Errorf("%w: it was written for devices from %s, not %s (resume with the same source)",
+					ErrJournalMismatch, sourceKind(rec.Source), sourceKind(h.Source))
+			}
 			if rec.ManifestDigest != h.ManifestDigest {
 				return nil, 0, fmt.Errorf("%w: it was written for a manifest with digest %s, not %s (resume with the same manifest or plan)",
 					ErrJournalMismatch, short(rec.ManifestDigest), short(h.ManifestDigest))
 			}
+			if rec.DevicesDigest != h.DevicesDigest {
+				return nil, 0, fmt.Errorf("%w: it was written for another set of devices (%s, not %s); resume with the same tokens or plan",
+					ErrJournalMismatch, short(rec.DevicesDigest), short(h.DevicesDigest))
+			}
 			if rec.AccountID != h.AccountID {
 				return nil, 0, fmt.Errorf("%w: it was written for account %s, not %s (use the same credentials)",
 					ErrJournalMismatch, rec.AccountID, h.AccountID)
+			}
+			if rec.Partition != h.Partition {
+				return nil, 0, fmt.Errorf("%w: it was written for partition %s, not %s (use the same credentials)",
+					ErrJournalMismatch, orNone(rec.Partition), orNone(h.Partition))
 			}
 		} else {
 			res.apply(&rec)
@@ -202,6 +250,13 @@ func readJournal(r io.Reader, h Header) (*Resume, int64, error) {
 		return nil, 0, fmt.Errorf("%w: no header", ErrJournalCorrupt)
 	}
 	return res, end, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 func short(digest string) string {

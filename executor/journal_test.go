@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tokenbatch/tokenbatch/plan"
 	"github.com/tokenbatch/tokenbatch/report"
 )
 
@@ -167,4 +168,65 @@ func TestResumeNeverResendsSucceeded(t *testing.T) {
 	if res.Outcomes[4].Attempts != 2 {
 		t.Errorf("attempt numbers continue across runs: %d", res.Outcomes[4].Attempts)
 	}
+}
+
+// A resume must present the journal's source kind, partition and, for plans without a
+// manifest, the same set of devices; a manifest named by another path is the same run.
+func TestJournalBindsSourcePartitionDevices(t *testing.T) {
+	dir := t.TempDir()
+	j, err := CreateJournal(dir, testHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	samePath := testHeader
+	samePath.Source = "./reports/../m.csv"
+	j, _, err = OpenJournal(dir, samePath)
+	if err != nil {
+		t.Fatalf("same manifest by another path: %v", err)
+	}
+	j.Close()
+	other := testHeader
+	other.Partition = "aws-cn"
+	if _, _, err := OpenJournal(dir, other); !errors.Is(err, ErrJournalMismatch) || !strings.Contains(err.Error(), "partition aws, not aws-cn") {
+		t.Errorf("other partition: %v", err)
+	}
+
+	// Token plans have no manifest digest: the journal is bound to their devices.
+	alice, bob, carol := "arn:aws:iam::123456789012:mfa/alice", "arn:aws:iam::123456789012:mfa/bob", "arn:aws:iam::123456789012:mfa/carol"
+	tokens := func(source string, serials ...string) Header {
+		var devs deviceList
+		for _, s := range serials {
+			devs = append(devs, plan.Device{UserName: "u", SerialNumber: s})
+		}
+		return Header{AccountID: "123456789012", Partition: "aws", Source: source, Devices: len(devs), DevicesDigest: DevicesDigest(devs)}
+	}
+	h := tokens("tokens", alice, bob)
+	if h.DevicesDigest != tokens("tokens", bob, alice).DevicesDigest {
+		t.Error("the devices digest depends on the devices' order")
+	}
+	dir = t.TempDir()
+	if j, err = CreateJournal(dir, h); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	for _, tc := range []struct {
+		name string
+		h    Header
+		want string
+	}{
+		{"other devices", tokens("tokens", alice, carol), "another set of devices"},
+		{"fewer devices", tokens("tokens", alice), "another set of devices"},
+		{"tpm instead of yubikeys", tokens("tpm", alice, bob), "devices from tokens, not tpm"},
+		{"a manifest", testHeader, "devices from tokens, not manifest"},
+	} {
+		if _, _, err := OpenJournal(dir, tc.h); !errors.Is(err, ErrJournalMismatch) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want a mismatch naming %q", tc.name, err, tc.want)
+		}
+	}
+	j, _, err = OpenJournal(dir, tokens("tokens", bob, alice))
+	if err != nil {
+		t.Fatalf("same devices: %v", err)
+	}
+	j.Close()
 }

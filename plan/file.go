@@ -22,6 +22,7 @@ type fileHeader struct {
 	CreatedAt      time.Time      `json:"created_at"`
 	AccountID      string         `json:"account_id,omitempty"`
 	Partition      string         `json:"partition,omitempty"`
+	Offline        bool           `json:"offline,omitempty"`
 	Source         string         `json:"source"`
 	ManifestDigest string         `json:"manifest_digest,omitempty"`
 	MaxCodeAge     string         `json:"max_code_age"`
@@ -86,7 +87,7 @@ func (p *Plan) write(w *bufio.Writer) error {
 		problems = []Problem{}
 	}
 	h, err := json.Marshal(fileHeader{Format: FileFormat, CreatedAt: p.CreatedAt, AccountID: p.AccountID,
-		Partition: p.Partition, Source: p.Source, ManifestDigest: p.ManifestDigest,
+		Partition: p.Partition, Offline: p.Offline, Source: p.Source, ManifestDigest: p.ManifestDigest,
 		MaxCodeAge: p.MaxCodeAge.String(), ErrorRows: p.errors, Problems: problems, Omitted: p.OmittedProblems})
 	if err != nil {
 		return err
@@ -181,6 +182,8 @@ func read(r io.Reader) (*Plan, error) {
 			err = dec.Decode(&h.AccountID)
 		case "partition":
 			err = dec.Decode(&h.Partition)
+		case "offline":
+			err = dec.Decode(&h.Offline)
 		case "source":
 			err = dec.Decode(&h.Source)
 		case "manifest_digest":
@@ -212,6 +215,7 @@ func read(r io.Reader) (*Plan, error) {
 		return nil, bad("max_code_age: %v", err)
 	}
 	p.CreatedAt, p.AccountID, p.Partition, p.Source = h.CreatedAt, h.AccountID, h.Partition, h.Source
+	p.Offline = h.Offline
 	p.ManifestDigest, p.MaxCodeAge, p.Problems = h.ManifestDigest, age, h.Problems
 	// Rebuild the store: the valid devices first, in their saved order, then the
 	// invalid ones. Codes are checked again: a hand-edited plan gets no free pass.
@@ -264,6 +268,9 @@ func read(r io.Reader) (*Plan, error) {
 		if d.UserName == "" || d.SerialNumber == "" {
 			return nil, bad("line %d: a device without user_name or serial_number", d.Line)
 		}
+		if err := p.bindDevice(d); err != nil {
+			return nil, bad("%v", err)
+		}
 		if err := add(d, true); err != nil {
 			return nil, err
 		}
@@ -275,4 +282,31 @@ func read(r io.Reader) (*Plan, error) {
 	}
 	p.errors, p.OmittedProblems = h.ErrorRows, h.Omitted
 	return p, nil
+}
+
+// bindDevice checks that a valid device of a loaded plan is of the plan's account and
+// partition, and takes them from the device when the header names none (plans saved
+// offline before the header carried them). Apply checks the credentials against the
+// header only, so a hand-edited device must not name another account.
+func (p *Plan) bindDevice(d fileDevice) error {
+	accounts := []string{d.AccountID}
+	part, acct, _, _, isARN := parseARN(d.SerialNumber)
+	if isARN {
+		accounts = append(accounts, acct)
+		if p.Partition == "" {
+			p.Partition = part
+		} else if part != p.Partition {
+			return fmt.Errorf("line %d: device in partition %s, but the plan is for partition %s", d.Line, part, p.Partition)
+		}
+	}
+	for _, a := range accounts {
+		switch {
+		case a == "":
+		case p.AccountID == "":
+			p.AccountID = a
+		case a != p.AccountID:
+			return fmt.Errorf("line %d: device of account %s, but the plan is for account %s", d.Line, a, p.AccountID)
+		}
+	}
+	return nil
 }

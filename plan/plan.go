@@ -109,9 +109,15 @@ type Options struct {
 
 // Plan is a validated, ordered list of devices to resync, with the problems found.
 type Plan struct {
-	CreatedAt      time.Time
-	AccountID      string
-	Partition      string
+	CreatedAt time.Time
+	// AccountID and Partition are what the plan is for: the credentials', or offline
+	// the ones the rows name (all rows must agree), empty when no row names any. Apply
+	// refuses credentials of another account or partition.
+	AccountID string
+	Partition string
+	// Offline: planned without credentials, so the account was not checked against
+	// any (it only binds apply).
+	Offline        bool
 	Source         string // manifest path, or "tokens" / "tpm"
 	ManifestDigest string // hex SHA-256 of the manifest's bytes
 	MaxCodeAge     time.Duration
@@ -231,6 +237,15 @@ func FromDevices(ctx context.Context, devices []Device, opts Options) (*Plan, er
 // finish runs the IAM checks, then orders the valid devices.
 func (b *builder) finish(ctx context.Context) (*Plan, error) {
 	p := b.p
+	if b.opts.AccountID == "" {
+		// Offline, the rows' own account binds the plan: without it, apply would
+		// send the codes to whatever account its credentials are for.
+		p.Offline = true
+		p.AccountID = b.firstAccount
+	}
+	if p.Partition == "" {
+		p.Partition = b.firstPart
+	}
 	b.markDuplicates()
 	if b.opts.CheckIAM {
 		if b.opts.IAM == nil {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -8,12 +9,7 @@ import (
 	"github.com/tokenbatch/tokenbatch/reader"
 )
 
-// IAM's input constraints (botocore's service model).
 const (
-	maxUserName  = 128
-	minSerial    = 9
-	maxSerial    = 256
-	codeDigits   = 6
 	futureSlack  = time.Minute // clock differences between collectors
 	accountIDLen = 12
 )
@@ -187,32 +183,10 @@ func (b *builder) markDuplicates() {
 }
 
 func (b *builder) checkUser(r *row) {
-	switch {
-	case r.user == "":
-		b.rowProblem(r, Error, reader.ColUserName, "missing_user", "is empty")
-	case len(r.user) > maxUserName:
-		b.rowProblem(r, Error, reader.ColUserName, "invalid_user",
-			"is %d characters; IAM allows at most %d", len(r.user), maxUserName)
-	default:
-		if c, ok := badChar(r.user, ""); ok {
-			b.rowProblem(r, Error, reader.ColUserName, "invalid_user",
-				"%s is not allowed in an IAM user name (letters, digits and _+=,.@- only)", describeChar(c))
-		}
+	var re *RuleError
+	if err := CheckUserName(r.user); err != nil && errors.As(err, &re) {
+		b.rowProblem(r, Error, reader.ColUserName, re.Code, "%s", re.Message)
 	}
-}
-
-// badChar returns the first character outside IAM's [\w+=,.@-] plus extra.
-func badChar(s, extra string) (rune, bool) {
-	for _, c := range s {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_',
-			c == '+', c == '=', c == ',', c == '.', c == '@', c == '-':
-		case strings.ContainsRune(extra, c):
-		default:
-			return c, true
-		}
-	}
-	return 0, false
 }
 
 func describeChar(c rune) string {
@@ -233,17 +207,9 @@ func describeChar(c rune) string {
 // checkSerialAndAccount checks the serial's shape, and that its account and the row's
 // account_id are the credentials' (or, offline, the same on every row).
 func (b *builder) checkSerialAndAccount(r *row) {
-	switch {
-	case r.serial == "":
-		b.rowProblem(r, Error, reader.ColSerialNumber, "missing_serial", "is empty")
-	case len(r.serial) < minSerial || len(r.serial) > maxSerial:
-		b.rowProblem(r, Error, reader.ColSerialNumber, "invalid_serial",
-			"is %d characters; IAM requires %d to %d", len(r.serial), minSerial, maxSerial)
-	default:
-		if c, ok := badChar(r.serial, "/:"); ok {
-			b.rowProblem(r, Error, reader.ColSerialNumber, "invalid_serial",
-				"%s is not allowed in a serial number (letters, digits and _+=/:,.@- only)", describeChar(c))
-		}
+	var re *RuleError
+	if err := CheckSerialNumber(r.serial); err != nil && errors.As(err, &re) {
+		b.rowProblem(r, Error, reader.ColSerialNumber, re.Code, "%s", re.Message)
 	}
 	var arnAccount string
 	if len(r.serial) >= 4 && strings.EqualFold(r.serial[:4], "arn:") {
@@ -423,12 +389,12 @@ func codeProblem(c string) (code, msg string) {
 	switch {
 	case c == "":
 		return "missing_code", "is empty"
-	case other == 0 && digits == codeDigits:
+	case other == 0 && digits == CodeDigits:
 		return "", ""
-	case other == 0 && digits < codeDigits:
+	case other == 0 && digits < CodeDigits:
 		return "lost_leading_zero", fmt.Sprintf("has %d digits: a leading zero was probably lost (spreadsheets drop them); %s", digits, asText)
 	case other == 0:
-		return "too_many_digits", fmt.Sprintf("has %d digits; a code has exactly %d", digits, codeDigits)
+		return "too_many_digits", fmt.Sprintf("has %d digits; a code has exactly %d", digits, CodeDigits)
 	case strings.HasPrefix(c, "="):
 		return "spreadsheet_formula", "is a spreadsheet formula (=\"...\"); export the values, not formulas, with the column formatted as text"
 	case strings.HasPrefix(c, "'"):
@@ -437,8 +403,8 @@ func codeProblem(c string) (code, msg string) {
 		return "scientific_notation", "is in scientific notation (like 1.23E+05): the spreadsheet turned the code into a number; " + asText
 	case strings.Trim(c, "0123456789.,") == "" && strings.ContainsAny(c, ".,"):
 		return "decimal_number", "has a decimal point: the spreadsheet turned the code into a number; " + asText
-	case strings.Trim(c, "0123456789 ") == "" && digits == codeDigits:
+	case strings.Trim(c, "0123456789 ") == "" && digits == CodeDigits:
 		return "space_in_code", "has a space inside (apps show codes as 123 456); remove it"
 	}
-	return "not_digits", fmt.Sprintf("must be %d digits 0-9, but has %d other characters", codeDigits, other)
+	return "not_digits", fmt.Sprintf("must be %d digits 0-9, but has %d other characters", CodeDigits, other)
 }

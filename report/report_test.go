@@ -43,6 +43,10 @@ func TestScrub(t *testing.T) {
 		{"request 0f6c1e2a-1234-4c5d", nil, "request 0f6c1e2a-1234-4c5d"},
 		{"123456", nil, "[redacted]"},
 		{"pair 111111222222", []string{"111111", "222222"}, "pair [redacted][redacted]"},
+		{"codes inside text: tok402817-x739164y", []string{"402817", "739164"}, "codes inside text: tok[redacted]-x[redacted]y"},
+		// An account id holding a code is another number: the ARN stays whole.
+		{"MFA Device with serial number arn:aws:iam::123456789012:mfa/bob does not exist.", []string{"123456", "234567"},
+			"MFA Device with serial number arn:aws:iam::123456789012:mfa/bob does not exist."},
 	}
 	for _, tt := range tests {
 		if got := Scrub(tt.msg, tt.codes...); got != tt.want {

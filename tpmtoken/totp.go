@@ -1,7 +1,10 @@
 package tpmtoken
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
 	"encoding/base32"
+	"encoding/binary"
 	"fmt"
 	"time"
 )
@@ -14,6 +17,19 @@ const Digits = 6
 
 // Step is the TOTP time step of t (RFC 6238 with T0 = 0).
 func Step(t time.Time) uint64 { return uint64(t.Unix()) / Period }
+
+// SeedCode computes the code of step from seed in software, as the TPM does with
+// the imported key; import-tpm uses it to check the key while the seed is still in
+// memory. Its intermediate HMAC is zeroed.
+func SeedCode(seed []byte, step uint64, digits int) (string, error) {
+	var msg [8]byte
+	binary.BigEndian.PutUint64(msg[:], step)
+	m := hmac.New(sha1.New, seed)
+	m.Write(msg[:])
+	sum := m.Sum(nil)
+	defer clear(sum)
+	return truncate(sum, digits)
+}
 
 // ParseSeed decodes a Base32StringSeed as IAM returns it (upper-case base32, maybe
 // padded); it also accepts lower case and spaces, as people copy seeds. The result is

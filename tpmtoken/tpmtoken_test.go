@@ -30,6 +30,21 @@ func TestTruncateRFC4226(t *testing.T) {
 	}
 }
 
+func TestSeedCode(t *testing.T) {
+	// RFC 4226 appendix D, then RFC 6238 appendix B's SHA1 column at 8 digits.
+	key := []byte("12345678901234567890")
+	for i, w := range []string{"755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"} {
+		if got, err := SeedCode(key, uint64(i), 6); err != nil || got != w {
+			t.Errorf("counter %d: got %q, %v; want %s", i, got, err, w)
+		}
+	}
+	for unix, w := range map[int64]string{59: "94287082", 1111111109: "07081804", 1234567890: "89005924", 20000000000: "65353130"} {
+		if got, err := SeedCode(key, Step(time.Unix(unix, 0)), 8); err != nil || got != w {
+			t.Errorf("T=%d: got %q, %v; want %s", unix, got, err, w)
+		}
+	}
+}
+
 func TestParseSeed(t *testing.T) {
 	raw := []byte("0123456789abcdefghij0123456789ABCDEFGHIJ") // 40 bytes, like IAM's
 	b32 := base32.StdEncoding.EncodeToString(raw)
