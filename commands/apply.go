@@ -17,9 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/tokenbatch/tokenbatch/internal/secret"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/term"
 
 	"github.com/tokenbatch/tokenbatch/awscfg"
 	"github.com/tokenbatch/tokenbatch/executor"
@@ -160,7 +160,7 @@ func executeBatch(ctx context.Context, stdio IO, awsOpts *awscfg.Options, o *bat
 	if err := o.validate(); err != nil {
 		return err
 	}
-	showProgress := batchIsTerminal(stdio.ErrOut)
+	showProgress := secret.IsTerminal(stdio.ErrOut)
 	if o.Progress != nil {
 		showProgress = *o.Progress
 	}
@@ -394,9 +394,4 @@ func batchLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func batchIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -82,9 +82,9 @@ func (p Prompter) prompt(s string) {
 	}
 }
 
-// IsTerminal reports whether r is a terminal.
-func IsTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
+// IsTerminal reports whether rw, a reader or a writer, is a terminal.
+func IsTerminal(rw any) bool {
+	f, ok := rw.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
