@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -234,19 +235,31 @@ func executeBatch(ctx context.Context, stdio IO, awsOpts *awscfg.Options, o *bat
 		log.Info("resuming", "report_dir", dir, "already_succeeded", resume.Succeeded())
 	}
 
-	var bar *mpb.Bar
+	var (
+		bar    *mpb.Bar
+		notYet atomic.Int64 // devices that did not succeed, shown beside the bar
+	)
 	if progress != nil {
 		bar = progress.AddBar(int64(p.Len()),
 			mpb.PrependDecorators(decor.Name("resync "), decor.CountersNoUnit("%d/%d")),
-			mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace), decor.Name(" "), decor.Elapsed(decor.ET_STYLE_GO)))
+			mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace), decor.Name(" "), decor.Elapsed(decor.ET_STYLE_GO),
+				decor.Any(func(decor.Statistics) string {
+					if n := notYet.Load(); n > 0 {
+						return fmt.Sprintf("  %d not succeeded", n)
+					}
+					return ""
+				})))
 	}
 	log.Info("run", "devices", p.Len(), "account", account, "report_dir", dir, "rate", o.Rate, "concurrency", o.Concurrency)
 	client := iam.NewFromConfig(cfg)
 	res, err := executor.Run(ctx, client, p, executor.Options{
 		Rate: o.Rate, Concurrency: o.Concurrency, MaxAttempts: o.MaxAttempts, Timeout: o.Timeout,
 		AccountID: account, Codes: o.Codes, Clock: clock, Journal: journal, Resume: resume, Logger: log,
-		OnOutcome: func(report.Outcome) {
+		OnOutcome: func(o report.Outcome) {
 			if bar != nil {
+				if o.Status != report.Succeeded && o.ErrorCode != executor.CodeAlreadySucceeded {
+					notYet.Add(1)
+				}
 				bar.Increment()
 			}
 		},

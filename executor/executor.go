@@ -276,8 +276,11 @@ func (r *runner) order(devs Devices) []int {
 }
 
 func (r *runner) emit(o report.Outcome) {
+	// Warnings are what a person must look at: failures and devices in doubt. Devices a
+	// stop left unsent are counted in the summary; at a terminal, where only warnings
+	// show above the progress bar, one line each would bury the failures.
 	lvl := slog.LevelInfo
-	if o.Status != report.Succeeded && o.Status != report.Skipped {
+	if o.Status == report.Failed || o.Status == report.InDoubt {
 		lvl = slog.LevelWarn
 	}
 	if r.log.Enabled(context.Background(), lvl) {
