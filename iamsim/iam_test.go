@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base32"
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
 	"image/png"
 	"net/url"
 	"strings"
@@ -221,10 +223,19 @@ func TestVirtualDeviceLifecycle(t *testing.T) {
 	if err != nil || img.Bounds().Dx() < 100 {
 		t.Fatalf("QR code PNG: %v", err)
 	}
-	uri := iamsim.OTPAuthURI("new-phone", "example-corp", string(d.Base32StringSeed))
-	if !strings.HasPrefix(uri, "otpauth://totp/Amazon%20Web%20Services:new-phone@example-corp?secret=") ||
-		!strings.HasSuffix(uri, "&issuer=Amazon%20Web%20Services") {
-		t.Errorf("uri %s", uri)
+	// The PNG is a real QR code of the URI an authenticator app scans, in AWS's format.
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("the QR code PNG does not decode: %v", err)
+	}
+	wantURI := "otpauth://totp/Amazon%20Web%20Services:new-phone@example-corp?secret=" + string(d.Base32StringSeed) +
+		"&issuer=Amazon%20Web%20Services"
+	if res.GetText() != wantURI {
+		t.Errorf("the QR code holds another URI than %s", strings.Replace(wantURI, string(d.Base32StringSeed), "SEED", 1))
 	}
 	_, err = c.CreateVirtualMFADevice(ctx, &iam.CreateVirtualMFADeviceInput{VirtualMFADeviceName: aws.String("new-phone"), Path: aws.String("/field/")})
 	wantErr(t, err, "EntityAlreadyExists", 409)
