@@ -20,10 +20,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 	"github.com/spf13/pflag"
 )
 
@@ -116,6 +119,10 @@ func (o *Options) Load(ctx context.Context, extra ...func(*config.LoadOptions) e
 		opts = append(opts,
 			config.WithClientLogMode(aws.LogRequestWithBody|aws.LogResponseWithBody|aws.LogRetries),
 			config.WithLogger(NewDebugLogger(o.stderr())))
+	} else {
+		// The SDK's own warnings (a response body it could not drain, say) are about
+		// calls whose outcome tokenbatch reports itself; in a job's log they are noise.
+		opts = append(opts, config.WithLogger(logging.Nop{}))
 	}
 	opts = append(opts, extra...)
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
@@ -286,4 +293,14 @@ func (o *Options) MaxAttempts(ctx context.Context, def int) int {
 		return sc.RetryMaxAttempts
 	}
 	return def
+}
+
+// ReadRetryer is the retryer for calls that change nothing (lists, GetCallerIdentity).
+// Load's configuration makes one attempt per call, because a resync or an enable that
+// is sent again may find its codes used; a read can always be sent again, and is
+// retried as the SDK's standard retryer does: throttling, server failures, and a
+// connection closed under a response (aws/aws-sdk-go-v2#2737). Without the client-side
+// rate limit, whose token bucket drains under many goroutines (aws/aws-sdk-go-v2#1665).
+func ReadRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
 }

@@ -371,7 +371,7 @@ func batchReportDir(dir string) (string, error) {
 // batchCallerAccount asks STS for the credentials' account and partition. Refused
 // credentials are 253.
 func batchCallerAccount(ctx context.Context, cfg aws.Config) (account, partition string, err error) {
-	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	out, err := sts.NewFromConfig(cfg, func(o *sts.Options) { o.Retryer = awscfg.ReadRetryer() }).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		d := awscfg.Describe(err, "GetCallerIdentity")
 		code := ExitConfig

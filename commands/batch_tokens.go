@@ -149,7 +149,7 @@ func (o *planOptions) buildTokenPlan(ctx context.Context, awsOpts *awscfg.Option
 		if opts.AccountID, opts.Partition, err = planCallerAccount(ctx, cfg); err != nil {
 			return nil, nil, err
 		}
-		client = iam.NewFromConfig(cfg)
+		client = iam.NewFromConfig(cfg, func(o *iam.Options) { o.Retryer = awscfg.ReadRetryer() })
 		if o.CheckIAM {
 			opts.CheckIAM, opts.IAM = true, client
 		}

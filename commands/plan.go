@@ -189,7 +189,7 @@ func (o *planOptions) buildPlan(ctx context.Context, awsOpts *awscfg.Options, st
 			return nil, err
 		}
 		if o.CheckIAM {
-			opts.CheckIAM, opts.IAM = true, iam.NewFromConfig(cfg)
+			opts.CheckIAM, opts.IAM = true, iam.NewFromConfig(cfg, func(o *iam.Options) { o.Retryer = awscfg.ReadRetryer() })
 		}
 		if p, err = o.fromManifest(ctx, open, opts); err != nil {
 			return nil, err
@@ -283,7 +283,7 @@ func planCallerAccount(ctx context.Context, cfg aws.Config) (account, partition 
 	if err := awscfg.Retrieve(ctx, cfg); err != nil {
 		return "", "", planAWSExit(err, "; pass --offline to plan without credentials")
 	}
-	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	out, err := sts.NewFromConfig(cfg, func(o *sts.Options) { o.Retryer = awscfg.ReadRetryer() }).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		d := awscfg.Describe(err, "GetCallerIdentity")
 		return "", "", &ExitError{Code: ExitConfig, Err: fmt.Errorf(

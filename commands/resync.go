@@ -238,6 +238,10 @@ func runResync(ctx context.Context, stdio IO, o *resyncOptions) error {
 		AuthenticationCode1: aws.String(o.Input.AuthenticationCode1),
 		AuthenticationCode2: aws.String(o.Input.AuthenticationCode2),
 	}, executor.ScrubLog(o.Input.AuthenticationCode1, o.Input.AuthenticationCode2))
+	if ok, _ := executor.AnsweredOK(err); ok {
+		// IAM answered 200 and only the body was lost: the device is resynced.
+		out, err = &iam.ResyncMFADeviceOutput{}, nil
+	}
 	if err != nil {
 		if code := SignalExit(ctx); code != 0 {
 			return &ExitError{Code: code}

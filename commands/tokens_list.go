@@ -110,7 +110,7 @@ func runTokensList(ctx context.Context, stdio IO, o *tokensListOptions) error {
 		if client == nil {
 			cfg, err := o.AWS.Load(ctx)
 			if err == nil {
-				client = iam.NewFromConfig(cfg)
+				client = iam.NewFromConfig(cfg, func(o *iam.Options) { o.Retryer = awscfg.ReadRetryer() })
 			} else {
 				mapErr = err
 			}

@@ -70,6 +70,22 @@ var serverCodes = map[string]bool{
 	"ServiceFailure": true, "InternalFailure": true, "ServiceUnavailable": true, "InternalError": true,
 }
 
+// AnsweredOK reports whether err is IAM's success answer that the SDK then failed to
+// read: status 200 with its request id, and a body that ResyncMFADevice does not need
+// (it has no output members). The SDK can lose a body this way when the HTTP transport
+// closes the connection while the response is read (aws/aws-sdk-go-v2#2737); sending
+// the codes again would only be refused as used, and the device reported in doubt.
+func AnsweredOK(err error) (ok bool, requestID string) {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusOK {
+		var de *smithy.DeserializationError
+		if errors.As(err, &de) {
+			return true, re.ServiceRequestID()
+		}
+	}
+	return false, ""
+}
+
 // attemptError is what the executor knows of a failed attempt. Message is not yet
 // scrubbed.
 type attemptError struct {

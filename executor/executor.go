@@ -519,9 +519,14 @@ func (r *runner) device(t *task) bool {
 		out, err := r.api.ResyncMFADevice(reqCtx, in, ScrubLog(*in.AuthenticationCode1, *in.AuthenticationCode2))
 		r.requests.Add(1)
 		r.markEnd()
-		if err == nil {
+		ok, rid := err == nil, ""
+		if ok {
+			rid, _ = awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
+		} else {
+			ok, rid = AnsweredOK(err)
+		}
+		if ok {
 			cancel()
-			rid, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
 			r.lim.succeeded()
 			r.journal(d, t.attempt, resultOK, "", rid)
 			r.log.Debug("attempt", "serial", d.SerialNumber, "attempt", t.attempt, "result", "ok", "request_id", rid,

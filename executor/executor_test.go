@@ -35,6 +35,8 @@ func TestDeviceOutcomes(t *testing.T) {
 		{"bad code never retried", []fault{fBadCode}, report.Failed, "InvalidAuthenticationCode", 1, 0},
 		{"no such entity never retried", []fault{fNoSuchEntity}, report.Failed, "NoSuchEntity", 1, 0},
 		{"lost reply then used codes", []fault{fLost}, report.InDoubt, "InvalidAuthenticationCode", 2, 1},
+		// IAM's 200 came, and only its body was lost: the resync is done, not in doubt.
+		{"answered 200, body lost", []fault{fBodyLost}, report.Succeeded, "", 1, 1},
 		{"server failure then bad code", []fault{fServer, fBadCode}, report.InDoubt, "InvalidAuthenticationCode", 2, 0},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -36,6 +37,7 @@ const (
 	fServer       fault = "ServiceFailure"
 	fDrop         fault = "drop"    // connection closed before applying
 	fLost         fault = "lost"    // applied, then the connection closed
+	fBodyLost     fault = "body"    // applied and answered 200, then the body's connection closed
 	fBadCode      fault = "badcode" // InvalidAuthenticationCode echoing the codes
 	fExpired      fault = "ExpiredToken"
 	fNoSuchEntity fault = "NoSuchEntity"
@@ -94,6 +96,15 @@ func (f *fakeIAM) ResyncMFADevice(ctx context.Context, in *iam.ResyncMFADeviceIn
 	f.ok[serial]++
 	if ft == fLost {
 		return nil, &smithyhttp.RequestSendError{Err: io.ErrUnexpectedEOF}
+	}
+	if ft == fBodyLost {
+		// What the SDK returns when the transport closes the connection under the
+		// response body (aws/aws-sdk-go-v2#2737).
+		return nil, &smithy.OperationError{ServiceID: "IAM", OperationName: "ResyncMFADevice", Err: &awshttp.ResponseError{
+			ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 200}},
+				Err: &smithy.DeserializationError{Err: net.ErrClosed}},
+			RequestID: "req-body-lost",
+		}}
 	}
 	out := &iam.ResyncMFADeviceOutput{}
 	awsmiddleware.SetRequestIDMetadata(&out.ResultMetadata, fmt.Sprintf("req-%s-%d", serial, f.calls[serial]))

@@ -3,6 +3,7 @@ package iamsim
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -107,6 +108,9 @@ func escapeSlow(b *strings.Builder, s string) {
 func writeXML(w http.ResponseWriter, status int, body string) {
 	h := w.Header()
 	h["Content-Type"] = []string{"text/xml"}
+	// IAM answers with a Content-Length; without one, net/http would send larger bodies
+	// (lists) chunked.
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body))
 }
