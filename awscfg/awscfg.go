@@ -120,9 +120,7 @@ func (o *Options) Load(ctx context.Context, extra ...func(*config.LoadOptions) e
 			config.WithClientLogMode(aws.LogRequestWithBody|aws.LogResponseWithBody|aws.LogRetries),
 			config.WithLogger(NewDebugLogger(o.stderr())))
 	} else {
-		// The SDK's own warnings (a response body it could not drain, say) are about
-		// calls whose outcome tokenbatch reports itself; in a job's log they are noise.
-		opts = append(opts, config.WithLogger(logging.Nop{}))
+		opts = append(opts, config.WithLogger(sdkWarnings{w: o.stderr()}))
 	}
 	opts = append(opts, extra...)
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
@@ -303,4 +301,18 @@ func (o *Options) MaxAttempts(ctx context.Context, def int) int {
 // rate limit, whose token bucket drains under many goroutines (aws/aws-sdk-go-v2#1665).
 func ReadRetryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
+}
+
+// sdkWarnings passes the SDK's own warnings on (stale credentials kept in use, a
+// fallback to IMDSv1, an unreadable Date header), except those about a response body it
+// could not drain or close: the call's outcome already says what happened to it, and
+// under load they would fill a job's log.
+type sdkWarnings struct{ w io.Writer }
+
+func (l sdkWarnings) Logf(c logging.Classification, format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if strings.Contains(msg, "response body") {
+		return
+	}
+	fmt.Fprintf(l.w, "tokenbatch: aws sdk %s: %s\n", strings.ToLower(string(c)), msg)
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,7 +74,7 @@ func tokenbatchArgv(args ...string) []string {
 }
 
 func runTokenbatch(t testing.TB, args []string, env []string, stdin string) procResult {
-	return runProc(t, tokenbatchArgv(args...), append(env, "TOKENBATCH_HELPER_PROCESS=1"), stdin)
+	return runProc(t, tokenbatchArgv(args...), append(slices.Clip(env), "TOKENBATCH_HELPER_PROCESS=1"), stdin)
 }
 
 func runAWSv2(t testing.TB, args []string, env []string, stdin string) procResult {
@@ -327,7 +328,8 @@ func TestResyncCompatAWSCLIv2(t *testing.T) {
 			},
 			stderr: `InsecureRequestWarning: Unverified HTTPS request is being made to host '127.0.0.1'`},
 	}
-	base := compatEnv(newAWSDir(t), sim.AccessKeyID, sim.SecretAccessKey)
+	// Clipped: the parallel cases append to it, and must not share its spare capacity.
+	base := slices.Clip(compatEnv(newAWSDir(t), sim.AccessKeyID, sim.SecretAccessKey))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

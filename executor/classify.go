@@ -71,13 +71,15 @@ var serverCodes = map[string]bool{
 }
 
 // AnsweredOK reports whether err is IAM's success answer that the SDK then failed to
-// read: status 200 with its request id, and a body that ResyncMFADevice does not need
-// (it has no output members). The SDK can lose a body this way when the HTTP transport
-// closes the connection while the response is read (aws/aws-sdk-go-v2#2737); sending
-// the codes again would only be refused as used, and the device reported in doubt.
+// read: status 200 with IAM's request id, and a body the operation does not need. Only
+// for operations without output members, such as ResyncMFADevice. The SDK can lose a
+// body this way when the HTTP transport closes the connection while the response is
+// read (aws/aws-sdk-go-v2#2737); sending the codes again would only be refused as used,
+// and the device reported in doubt. A 200 without a request id (a proxy's, say) is not
+// taken as IAM's.
 func AnsweredOK(err error) (ok bool, requestID string) {
 	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusOK {
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusOK && re.ServiceRequestID() != "" {
 		var de *smithy.DeserializationError
 		if errors.As(err, &de) {
 			return true, re.ServiceRequestID()

@@ -429,7 +429,8 @@ func (r *runner) ready(t *task) bool {
 // fresh codes. It returns an error when the run stops first.
 func (r *runner) waitStep(t *task) error {
 	until := stepStart(t.minStep).Add(freshMargin)
-	r.log.Info("waiting for fresh codes", "user", t.d.UserName, "serial", t.d.SerialNumber,
+	// A warning, so that it shows above a progress bar that would otherwise stall unexplained.
+	r.log.Warn("waiting for fresh codes", "user", t.d.UserName, "serial", t.d.SerialNumber,
 		"reason", "an attempt got no answer and IAM may have accepted its codes", "iam_time", until.UTC().Format(time.RFC3339))
 	for !r.ready(t) {
 		if r.stopCtx.Err() != nil {
@@ -522,8 +523,8 @@ func (r *runner) device(t *task) bool {
 		ok, rid := err == nil, ""
 		if ok {
 			rid, _ = awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
-		} else {
-			ok, rid = AnsweredOK(err)
+		} else if ok, rid = AnsweredOK(err); ok {
+			r.log.Debug("attempt answered 200, its body lost", "serial", d.SerialNumber, "request_id", rid)
 		}
 		if ok {
 			cancel()

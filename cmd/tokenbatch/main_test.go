@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"errors"
 	"net/http/httptest"
 	"os"
@@ -60,6 +61,25 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// codes MANIFEST USER: set $CODE1 and $CODE2 to the user's codes in a manifest.
+			"codes": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 2 {
+					ts.Fatalf("usage: codes MANIFEST USER")
+				}
+				f, err := os.Open(ts.MkAbs(args[0]))
+				ts.Check(err)
+				defer f.Close()
+				rows, err := csv.NewReader(f).ReadAll()
+				ts.Check(err)
+				for _, r := range rows[1:] {
+					if r[0] == args[1] {
+						ts.Setenv("CODE1", r[2])
+						ts.Setenv("CODE2", r[3])
+						return
+					}
+				}
+				ts.Fatalf("no row for %s in %s", args[1], args[0])
+			},
 			// exits N CMD ARGS...: run CMD and require exit code N (stdout and stderr are
 			// kept for the next assertions).
 			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
