@@ -388,23 +388,14 @@ func listMFADevices(c *call) (string, error) {
 	sortStrings(serials)
 	var b xmlb
 	b.open(2, "MFADevices")
-	n, next := 0, ""
-	for _, s := range serials {
-		if s < from {
-			continue
-		}
-		if n == maxItems {
-			next = s
-			break
-		}
+	next := pageOf(serials, from, maxItems, nil, func(s string) {
 		d := st.devices[s]
 		b.open(3, "member")
 		b.el(4, "UserName", u.name)
 		b.el(4, "SerialNumber", s)
 		b.el(4, "EnableDate", isoTime(d.enableDate))
 		b.close(3, "member")
-		n++
-	}
+	})
 	b.close(2, "MFADevices")
 	b.truncated(2, next)
 	return b.String(), nil
@@ -426,16 +417,12 @@ func listVirtualMFADevices(c *call) (string, error) {
 	defer st.mu.RUnlock()
 	var b xmlb
 	b.open(2, "VirtualMFADevices")
-	n, next := 0, ""
-	for _, s := range st.virtualSerials[searchStrings(st.virtualSerials, from):] {
+	listed := func(s string) bool {
 		d := st.devices[s]
-		if (status == "Assigned" && d.user == nil) || (status == "Unassigned" && d.user != nil) {
-			continue
-		}
-		if n == maxItems {
-			next = s
-			break
-		}
+		return status == "Any" || (status == "Assigned") == (d.user != nil)
+	}
+	next := pageOf(st.virtualSerials, from, maxItems, listed, func(s string) {
+		d := st.devices[s]
 		b.open(3, "member")
 		b.el(4, "SerialNumber", s)
 		if d.user != nil {
@@ -445,8 +432,7 @@ func listVirtualMFADevices(c *call) (string, error) {
 			b.el(4, "EnableDate", isoTime(d.enableDate))
 		}
 		b.close(3, "member")
-		n++
-	}
+	})
 	b.close(2, "VirtualMFADevices")
 	b.truncated(2, next)
 	return b.String(), nil
@@ -497,21 +483,12 @@ func listUsers(c *call) (string, error) {
 	defer st.mu.RUnlock()
 	var b xmlb
 	b.open(2, "Users")
-	n, next := 0, ""
-	for _, name := range st.userNames[searchStrings(st.userNames, from):] {
-		u := st.users[name]
-		if !strings.HasPrefix(u.path, prefix) {
-			continue
-		}
-		if n == maxItems {
-			next = name
-			break
-		}
+	listed := func(name string) bool { return strings.HasPrefix(st.users[name].path, prefix) }
+	next := pageOf(st.userNames, from, maxItems, listed, func(name string) {
 		b.open(3, "member")
-		b.user(4, u)
+		b.user(4, st.users[name])
 		b.close(3, "member")
-		n++
-	}
+	})
 	b.close(2, "Users")
 	b.truncated(2, next)
 	return b.String(), nil
@@ -531,4 +508,22 @@ func listAccountAliases(c *call) (string, error) {
 	b.close(2, "AccountAliases")
 	b.el(2, "IsTruncated", "false")
 	return b.String(), nil
+}
+
+// pageOf writes one page of a list: the keys (sorted) from the marker's key on that
+// listed accepts (nil: all), at most maxItems of them, and returns the marker of the
+// next page ("" when this is the last).
+func pageOf(keys []string, from string, maxItems int, listed func(string) bool, write func(string)) (next string) {
+	n := 0
+	for _, k := range keys[searchStrings(keys, from):] {
+		if listed != nil && !listed(k) {
+			continue
+		}
+		if n == maxItems {
+			return k
+		}
+		write(k)
+		n++
+	}
+	return ""
 }
