@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,28 +18,9 @@ import (
 )
 
 func mainOut(args ...string) (code int, stdout, stderr string) {
-	var out, errOut lockedBuffer
+	var out, errOut testenv.SyncBuffer
 	code = Main(args, strings.NewReader(""), &out, &errOut)
 	return code, out.String(), errOut.String()
-}
-
-// lockedBuffer is a bytes.Buffer for several writers at once (slog's handler and the
-// SDK's debug logger write stderr under separate locks).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // badCodes replaces the codes of every fifth row with codes IAM rejects (valid shape,

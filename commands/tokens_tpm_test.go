@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -75,23 +74,10 @@ func newSeedTap(t *testing.T, target string) *seedTap {
 	return tap
 }
 
-// secretForms are the encodings of a secret that must never be written; 8 raw bytes
-// catch partial copies.
-func secretForms(secret []byte) map[string][]byte {
-	return map[string][]byte{
-		"raw":       secret[:8],
-		"hex":       []byte(hex.EncodeToString(secret)),
-		"base32":    []byte(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)),
-		"base64":    []byte(base64.StdEncoding.EncodeToString(secret)),
-		"base64raw": []byte(base64.RawStdEncoding.EncodeToString(secret)),
-		"base64url": []byte(base64.RawURLEncoding.EncodeToString(secret)),
-	}
-}
-
 func assertNoSecret(t *testing.T, where string, data []byte, secret []byte) {
 	t.Helper()
 	low := bytes.ToLower(data)
-	for name, f := range secretForms(secret) {
+	for name, f := range tpmtest.SecretForms(secret) {
 		if bytes.Contains(data, f) || (name != "raw" && bytes.Contains(low, bytes.ToLower(f))) {
 			t.Errorf("%s holds the seed (%s)", where, name)
 		}

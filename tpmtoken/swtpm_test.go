@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -242,7 +240,7 @@ func TestRestartAndSecrets(t *testing.T) {
 		t.Errorf("after swtpm restarted: %v", err)
 	}
 
-	forms := secretForms(seed)
+	forms := tpmtest.SecretForms(seed)
 	filepath.Walk(storeDir, func(path string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() {
 			return err
@@ -258,19 +256,6 @@ func TestRestartAndSecrets(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// secretForms returns the encodings of a secret that must never be written; an
-// 8-byte window of the raw bytes catches partial copies.
-func secretForms(secret []byte) map[string][]byte {
-	return map[string][]byte{
-		"raw":          secret[:8],
-		"hex":          []byte(hex.EncodeToString(secret)),
-		"base32":       []byte(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)),
-		"base64":       []byte(base64.StdEncoding.EncodeToString(secret)),
-		"base64 (raw)": []byte(base64.RawStdEncoding.EncodeToString(secret)),
-		"base64url":    []byte(base64.RawURLEncoding.EncodeToString(secret)),
-	}
 }
 
 func TestOtherTPM(t *testing.T) {

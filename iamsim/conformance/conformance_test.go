@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,7 +78,7 @@ type sim struct {
 	URL    string // http://127.0.0.1:PORT or https://...
 	Addr   string // 127.0.0.1:PORT
 	HTTP   *http.Client
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 	// clock is the --clock the simulator started at (zero: the host's time), launched
 	// the host time just before it started: its clock reads about clock+time.Since(launched).
 	clock, launched time.Time
@@ -108,7 +107,7 @@ func startSim(t *testing.T, flags ...string) *sim {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sim{stderr: &syncBuffer{}, HTTP: &http.Client{Timeout: 10 * time.Second}}
+	s := &sim{stderr: &testenv.SyncBuffer{}, HTTP: &http.Client{Timeout: 10 * time.Second}}
 	cmd.Stderr = s.stderr
 	for i, f := range flags {
 		if f == "--clock" && i+1 < len(flags) {
@@ -359,24 +358,6 @@ func totpCode(t *testing.T, seed string, at time.Time, drift int) string {
 		t.Fatalf("cannot compute a totp code: %v", err)
 	}
 	return c
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // fleet is the part of the fleet file (docs/simulator.md) the tests read. It is

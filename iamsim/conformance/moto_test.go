@@ -30,7 +30,7 @@ start:
 		l.Close()
 		cmd := exec.Command(py, "-m", "moto.server", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 		cmd.Env = testenv.CleanEnv(testenv.Env(t.TempDir(), "", "")...)
-		out := &syncBuffer{}
+		out := &testenv.SyncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("cannot start moto: %v", err)

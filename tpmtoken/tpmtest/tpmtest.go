@@ -3,6 +3,9 @@
 package tpmtest
 
 import (
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -117,3 +120,16 @@ func (s *SWTPM) Restart(t testing.TB) {
 
 // String describes the instance for test logs.
 func (s *SWTPM) String() string { return fmt.Sprintf("swtpm at %s (state %s)", s.Addr, s.StateDir) }
+
+// SecretForms returns the encodings of a secret that must never be written anywhere;
+// an 8-byte window of the raw bytes catches partial copies.
+func SecretForms(secret []byte) map[string][]byte {
+	return map[string][]byte{
+		"raw":          secret[:8],
+		"hex":          []byte(hex.EncodeToString(secret)),
+		"base32":       []byte(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)),
+		"base64":       []byte(base64.StdEncoding.EncodeToString(secret)),
+		"base64 (raw)": []byte(base64.RawStdEncoding.EncodeToString(secret)),
+		"base64url":    []byte(base64.RawURLEncoding.EncodeToString(secret)),
+	}
+}
